@@ -1,0 +1,200 @@
+import { createHash } from "node:crypto";
+import { StoreError } from "../errors.js";
+import { acquireLua, adjustLua, pauseLua, releaseLua, statusLua } from "../lua/scripts.generated.js";
+import type { RedisAdapter } from "../redis/client.js";
+import { MAX_MOVES } from "./memory-store.js";
+import {
+  type LimiterSpec,
+  type MoveNotice,
+  parseMoveNotice,
+  type Quad,
+  type Store,
+  type StoreAcquireArgs,
+  type StoreAcquireReply,
+  type StoreAdjustStatus,
+  type StoreReleaseStatus,
+  type StoreStatus,
+} from "./store.js";
+
+/** A script with its SHA1, computed once at load. */
+interface Script {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+}
+
+const script = (name: string, source: string): Script => ({
+  name,
+  source,
+  sha: createHash("sha1").update(source).digest("hex"),
+});
+
+export const SCRIPTS = {
+  acquire: script("acquire", acquireLua),
+  adjust: script("adjust", adjustLua),
+  release: script("release", releaseLua),
+  pause: script("pause", pauseLua),
+  status: script("status", statusLua),
+} as const;
+
+/** How many of the newest records a resent acquire looks through for its own token. */
+export const RETRY_SCAN = 20_000;
+
+/**
+ * The Redis store: each operation is exactly one EVALSHA of one script on one key. Only NOSCRIPT triggers a second
+ * call (EVAL, which also caches the script); every other error goes back to the caller, which decides on retries.
+ */
+export class RedisStore implements Store {
+  readonly kind = "redis";
+  readonly #redis: RedisAdapter;
+  readonly #owned: (() => Promise<void>) | undefined;
+
+  /** @param close what to close on `close()`: only what the limiter created. */
+  constructor(redis: RedisAdapter, close?: () => Promise<void>) {
+    this.#redis = redis;
+    this.#owned = close;
+  }
+
+  async #run(s: Script, key: string, args: readonly (string | number)[]): Promise<unknown[]> {
+    let reply: unknown;
+    try {
+      reply = await this.#redis.evalsha(s.sha, [key], args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw this.#classify(s, error);
+      try {
+        reply = await this.#redis.eval(s.source, [key], args);
+      } catch (again) {
+        throw this.#classify(s, again);
+      }
+    }
+    if (!Array.isArray(reply) || !reply.every((v) => typeof v === "number" || typeof v === "string")) {
+      throw new StoreError(s.name, `unexpected reply ${JSON.stringify(reply)}`);
+    }
+    return reply;
+  }
+
+  #classify(s: Script, error: unknown): unknown {
+    const message = error instanceof Error ? error.message : String(error);
+    // Our own script errors and foreign data are bugs or misconfiguration, never retried or hidden by the policy.
+    if (/LLMRL_|WRONGTYPE|user_script|ERR Error running script/.test(message)) {
+      return new StoreError(s.name, message, error);
+    }
+    return error;
+  }
+
+  async acquire(spec: LimiterSpec, a: StoreAcquireArgs): Promise<StoreAcquireReply> {
+    const r = nums(
+      await this.#run(SCRIPTS.acquire, spec.key, [
+        a.token,
+        a.input,
+        a.output,
+        a.combined,
+        ...spec.limits,
+        spec.windowMs,
+        a.maxWaitMs,
+        a.maxQueue,
+        a.retry ? 1 : 0,
+        RETRY_SCAN,
+      ]),
+      6,
+      "acquire",
+    );
+    const [status, seq, slot, now, queuePosition, waiting] = r as [number, number, number, number, number, number];
+    switch (status) {
+      case 1:
+      case 2:
+        return { kind: status === 1 ? "reserved" : "duplicate", seq, slot, now, queuePosition, waiting };
+      case 3:
+        return { kind: "timeout", slot, now, waiting };
+      case 4:
+        return { kind: "queue-full", slot, now, waiting };
+      default:
+        throw new StoreError("acquire", `unknown status ${status}`);
+    }
+  }
+
+  async adjust(spec: LimiterSpec, seq: number, token: number, input: number, output: number) {
+    const r = nums(
+      await this.#run(SCRIPTS.adjust, spec.key, [
+        seq,
+        token,
+        input,
+        output,
+        spec.burndownRate,
+        ...spec.limits,
+        spec.windowMs,
+        spec.channel,
+        MAX_MOVES,
+      ]),
+      5,
+      "adjust",
+    );
+    const statuses: Record<number, StoreAdjustStatus> = {
+      1: "adjusted",
+      2: "unchanged",
+      3: "expired",
+      4: "unknown",
+      5: "released",
+    };
+    const status = statuses[r[0]!];
+    if (!status) throw new StoreError("adjust", `unknown status ${r[0]}`);
+    return { status, moved: r[4]! };
+  }
+
+  async release(spec: LimiterSpec, seq: number, token: number) {
+    const r = nums(
+      await this.#run(SCRIPTS.release, spec.key, [seq, token, ...spec.limits, spec.windowMs, spec.channel, MAX_MOVES]),
+      2,
+      "release",
+    );
+    const statuses: Record<number, StoreReleaseStatus> = {
+      1: "released",
+      3: "expired",
+      4: "unknown",
+      5: "already-released",
+    };
+    const status = statuses[r[0]!];
+    if (!status) throw new StoreError("release", `unknown status ${r[0]}`);
+    return { status, moved: r[1]! };
+  }
+
+  async pause(spec: LimiterSpec, durationMs: number) {
+    const r = nums(
+      await this.#run(SCRIPTS.pause, spec.key, [Math.ceil(durationMs), spec.windowMs, spec.channel]),
+      3,
+      "pause",
+    );
+    return { pausedUntil: r[0]!, now: r[1]!, moved: r[2]! };
+  }
+
+  async status(spec: LimiterSpec): Promise<StoreStatus> {
+    const r = nums(await this.#run(SCRIPTS.status, spec.key, [spec.windowMs]), 13, "status");
+    return {
+      now: r[0]!,
+      pausedUntil: r[1]!,
+      waiting: r[2]!,
+      used: r.slice(3, 7) as unknown as Quad,
+      queued: r.slice(7, 11) as unknown as Quad,
+      liveRecords: r[11]!,
+    };
+  }
+
+  async subscribe(spec: LimiterSpec, onMoves: (notice: MoveNotice) => void) {
+    return this.#redis.subscribe(spec.channel, (message) => {
+      const notice = parseMoveNotice(message);
+      if (notice) onMoves(notice);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#owned?.();
+  }
+}
+
+function nums(reply: unknown[], length: number, operation: string): number[] {
+  const out = reply.map(Number);
+  if (out.length !== length || out.some((n) => !Number.isFinite(n))) {
+    throw new StoreError(operation, `unexpected reply ${JSON.stringify(reply)}`);
+  }
+  return out;
+}
