@@ -1,11 +1,15 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
-const core = fileURLToPath(new URL("./packages/core/src/index.ts", import.meta.url));
+const src = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
 
 export default defineConfig({
   resolve: {
-    alias: [{ find: /^@llmratelimiter\/core$/, replacement: core }],
+    // Tests run against the sources; the built packages are checked by the build and the package smoke test.
+    alias: ["core", "openai", "anthropic", "vertex", "bedrock"].map((name) => ({
+      find: new RegExp(`^@llmratelimiter/${name}$`),
+      replacement: src(name),
+    })),
   },
   test: {
     include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],

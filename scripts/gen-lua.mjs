@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Inlines `--@include name.lua` and writes packages/core/src/lua/scripts.generated.ts, so the published
 // package never reads .lua files at run time (a bundling hazard). `--check` fails when the output is stale.
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const dir = new URL("../packages/core/src/lua/", import.meta.url).pathname;

@@ -115,15 +115,16 @@ export async function startRedisServer(options: StartOptions = {}): Promise<Redi
   await launch();
   const cleanup = () => child?.kill("SIGKILL");
   process.once("exit", cleanup);
-  return {
+  const kill = async () => {
+    child?.kill("SIGCONT");
+    child?.kill("SIGKILL");
+    await exited();
+  };
+  const server: RedisServer = {
     url: `redis://127.0.0.1:${port}`,
     port,
     controllable: true,
-    async kill() {
-      child?.kill("SIGCONT");
-      child?.kill("SIGKILL");
-      await exited();
-    },
+    kill,
     stall() {
       child?.kill("SIGSTOP");
     },
@@ -131,15 +132,16 @@ export async function startRedisServer(options: StartOptions = {}): Promise<Redi
       child?.kill("SIGCONT");
     },
     async restart() {
-      await this.kill();
+      await kill();
       await launch();
     },
     async stop() {
       process.off("exit", cleanup);
-      await this.kill();
+      await kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 function external(url: string): RedisServer {
@@ -162,7 +164,14 @@ function external(url: string): RedisServer {
 }
 
 async function startContainer(): Promise<RedisServer> {
-  let tc: { GenericContainer: new (image: string) => any };
+  interface Started {
+    getMappedPort(port: number): number;
+    getHost(): string;
+    stop(): Promise<unknown>;
+  }
+  let tc: {
+    GenericContainer: new (image: string) => { withExposedPorts(port: number): { start(): Promise<Started> } };
+  };
   try {
     // Optional: only where neither redis-server nor REDIS_URL exists and a Docker engine runs.
     tc = (await import(/* @vite-ignore */ "testcontainers" as string)) as typeof tc;
@@ -173,7 +182,7 @@ async function startContainer(): Promise<RedisServer> {
     );
   }
   const container = await new tc.GenericContainer("redis:7").withExposedPorts(6379).start();
-  const port = container.getMappedPort(6379) as number;
+  const port = container.getMappedPort(6379);
   const url = `redis://${container.getHost()}:${port}`;
   return { ...external(url), stop: async () => void (await container.stop()) };
 }

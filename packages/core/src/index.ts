@@ -43,3 +43,4 @@ export type {
   StoreStatus,
 } from "./store/store.js";
 export { MAX_TOKENS } from "./validate.js";
+export * from "./wrap/index.js";

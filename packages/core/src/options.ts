@@ -1,5 +1,5 @@
-import type { RedisConnectionManager } from "./redis/connection-manager.js";
 import type { RedisClientLike } from "./redis/client.js";
+import type { RedisConnectionManager } from "./redis/connection-manager.js";
 import type { Store } from "./store/store.js";
 
 /** Limits per window. Set any non-empty subset; an unset limit is not enforced. */

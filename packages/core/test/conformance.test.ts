@@ -16,8 +16,8 @@ import {
   fifoInversions,
   type Grant,
   limiterFactory,
-  seqOf,
   type StoreKind,
+  seqOf,
   windowViolations,
 } from "../../../test/harness/limiters.js";
 
