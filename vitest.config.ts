@@ -18,6 +18,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // The machines have 2 cores; real-Redis timing tests are calmer with few workers.
     maxWorkers: 2,
-    reporters: ["default"],
+    reporters: ["default", "./test/harness/summary-reporter.ts"],
   },
 });

@@ -30,6 +30,12 @@ export {
 export { RateLimiter, type RateLimiterEvents } from "./rate-limiter.js";
 export { ioredisAdapter, type RedisAdapter, type RedisClientLike } from "./redis/client.js";
 export { RedisConnectionManager, type RedisConnectionManagerOptions } from "./redis/connection-manager.js";
+export {
+  type NodeRedisAdapterOptions,
+  type NodeRedisClientLike,
+  type NodeRedisSubscriberLike,
+  nodeRedisAdapter,
+} from "./redis/node-redis.js";
 export { backoffDelay, isRetryable } from "./retry.js";
 export { MemoryStore, type MemoryStoreOptions } from "./store/memory-store.js";
 export { RedisStore, SCRIPTS } from "./store/redis-store.js";

@@ -57,7 +57,7 @@ export interface RateLimiterEvents {
   retry: [event: { model: string; operation: string; attempt: number; delayMs: number; error: unknown }];
 }
 
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown; attempts: number };
 
 const DIMENSIONS = ["tpm", "inputTpm", "outputTpm", "rpm"] as const;
 
@@ -84,6 +84,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   readonly #aborts = new Map<string, () => void>();
   #subscription: Promise<(() => Promise<void>) | undefined> | undefined;
   #breakerUntil = 0;
+  #subscribeRetryAt = 0;
   #closed = false;
 
   constructor(options: RateLimiterOptions);
@@ -156,6 +157,9 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     signal?.throwIfAborted();
     const maxWaitMs = request.maxWaitMs ?? this.#options.maxWaitMs;
 
+    // Be listening before the store can move this request, so no notice is missed (the store stays correct even
+    // if one is: a waiter that starts at its old slot is still counted).
+    await this.#subscribe();
     const token = randomBytes(6).readUIntBE(0, 6);
     const outcome = await this.#call("acquire", (attempt) =>
       this.#store.acquire(this.#spec, {
@@ -170,7 +174,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     );
     const base = { inputTokens: input, outputTokens: output, combinedTokens: combined };
     if (!outcome.ok) {
-      this.#degrade("acquire", outcome.error);
+      this.#degrade("acquire", outcome);
       const result: AcquireResult = {
         recordId: `degraded:${token}`,
         slotTime: Date.now(),
@@ -261,7 +265,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     if (outcome.ok) {
       result = { pausedUntil: outcome.value.pausedUntil, degraded: false };
     } else {
-      this.#degrade("pause", outcome.error);
+      this.#degrade("pause", outcome);
       result = { pausedUntil: Date.now() + ms, degraded: true };
     }
     this.emit("pause", { model: this.model, durationMs: ms, result });
@@ -282,7 +286,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       requestsLimit: rpm ?? null,
     };
     if (!outcome.ok) {
-      this.#degrade("status", outcome.error);
+      this.#degrade("status", outcome);
       return {
         ...base,
         tokensUsed: 0,
@@ -340,7 +344,10 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   }
 
   async #sleepUntilSlot(recordId: string, slot: number, delayMs: number, signal?: AbortSignal): Promise<number> {
-    void this.#subscribe();
+    if (signal?.aborted) {
+      await this.release(recordId).catch(() => {});
+      throw signal.reason;
+    }
     const waiting = this.#waiters.wait(recordId, slot, delayMs);
     return new Promise<number>((resolve, reject) => {
       const onAbort = () => {
@@ -367,16 +374,22 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     });
   }
 
-  /** One subscription per limiter, opened by the first request that has to wait. */
+  /**
+   * One subscription per limiter, opened by the first acquire. Bounded by the command timeout: a subscriber that
+   * cannot connect must not hold up admissions (the next acquire tries again).
+   */
   #subscribe(): Promise<(() => Promise<void>) | undefined> {
-    this.#subscription ??= this.#store
-      .subscribe(this.#spec, (notice) => this.#waiters.apply(notice))
-      .catch((error) => {
-        // Without notices waiters still start at their original slots: later than possible, never too early.
-        this.#subscription = undefined;
-        this.emit("degraded", { model: this.model, operation: "subscribe", error, policy: this.#options.onRedisError });
-        return undefined;
-      });
+    if (!this.#subscription && Date.now() < this.#subscribeRetryAt) return Promise.resolve(undefined);
+    this.#subscription ??= withTimeout(
+      this.#store.subscribe(this.#spec, (notice) => this.#waiters.apply(notice)),
+      this.#options.commandTimeoutMs,
+    ).catch((error) => {
+      // Without notices waiters still start at their original slots: later than possible, never too early.
+      this.#subscription = undefined;
+      this.#subscribeRetryAt = Date.now() + Math.max(this.#options.breakerCooldownMs, 1000);
+      this.emit("degraded", { model: this.model, operation: "subscribe", error, policy: this.#options.onRedisError });
+      return undefined;
+    });
     return this.#subscription;
   }
 
@@ -390,7 +403,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     if (!parsed) return { recordId, status: "unknown", movedWaiters: 0 };
     const outcome = await this.#call(operation, () => run(parsed.seq, parsed.token));
     if (!outcome.ok) {
-      this.#degrade(operation, outcome.error);
+      this.#degrade(operation, outcome);
       return { recordId, status: "degraded", movedWaiters: 0 };
     }
     return { recordId, status: outcome.value.status, movedWaiters: outcome.value.moved };
@@ -404,7 +417,9 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   async #call<T>(operation: string, run: (attempt: number) => Promise<T>): Promise<Outcome<T>> {
     const retries = Date.now() < this.#breakerUntil ? 0 : this.#retry.maxRetries;
     let lastError: unknown;
+    let attempts = 0;
     for (let attempt = 0; attempt <= retries; attempt++) {
+      attempts++;
       try {
         const value = await withTimeout(run(attempt), this.#options.commandTimeoutMs);
         this.#breakerUntil = 0;
@@ -422,13 +437,13 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       throw new StoreError(operation, lastError instanceof Error ? lastError.message : String(lastError), lastError);
     }
     this.#breakerUntil = Date.now() + this.#options.breakerCooldownMs;
-    return { ok: false, error: lastError };
+    return { ok: false, error: lastError, attempts };
   }
 
-  #degrade(operation: string, error: unknown): void {
+  #degrade(operation: string, outcome: { error: unknown; attempts: number }): void {
     const policy = this.#options.onRedisError;
-    this.emit("degraded", { model: this.model, operation, error, policy });
-    if (policy === "deny") throw new StoreUnavailableError(operation, this.#retry.maxRetries + 1, error);
+    this.emit("degraded", { model: this.model, operation, error: outcome.error, policy });
+    if (policy === "deny") throw new StoreUnavailableError(operation, outcome.attempts, outcome.error);
   }
 }
 

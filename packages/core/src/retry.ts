@@ -24,10 +24,18 @@ export class CommandTimeoutError extends Error {
   }
 }
 
-/** Authentication and permission problems are infrastructure failures (the policy applies) but never retried. */
+/**
+ * Authentication, permission and TLS trust problems are infrastructure failures (the policy applies) but retrying
+ * cannot fix them, so they never are.
+ */
 export function isAuthError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
-  return /^(WRONGPASS|NOAUTH|NOPERM)\b/.test(message) || /\b(WRONGPASS|NOAUTH|NOPERM)\b/.test(message);
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
+  return (
+    /\b(WRONGPASS|NOAUTH|NOPERM)\b/.test(message) ||
+    /certificate|self[- ]signed|unable to verify|ERR_TLS|wrong version number/i.test(message) ||
+    /^(CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|ERR_TLS|ERR_SSL)/.test(code)
+  );
 }
 
 export function isRetryable(error: unknown): boolean {

@@ -41,20 +41,29 @@ if ARGV[12] == '1' and st.exists then
   local stop = math.max(st.head, st.tail - tonumber(ARGV[13]))
   for s = st.tail - 1, stop, -1 do
     local r = rec_get(st, s)
-    if r.token == token then return { 2, s, r.slot, now, position(s, r.slot), st.tail - st.frontier } end
+    if r.token == token then return { 2, s, r.hold, now, position(s, r.hold), st.tail - st.frontier } end
   end
 end
 
 -- Earliest slot: after every earlier reservation (FIFO), after any pause, and late enough that the
--- reservations still inside its window leave room. The cursor walk drops the oldest reservations from the
--- tail window until the request fits; each record is passed once in its life.
+-- reservations still inside its window leave room. The cursor marks the first reservation inside the window of
+-- the candidate slot. A refund that empties the queue can pull the tail earlier than the last walk assumed, so
+-- the cursor first steps back over reservations that are inside that window again (holds are monotone, so it
+-- stops at the first that is not), then walks forward dropping the oldest until the request fits. Steps are
+-- amortised O(1): a record is passed again only after such a refund.
 local slot = math.max(now, st.last, st.paused)
 local cursor, WS = st.cursor, { st.WS[1], st.WS[2], st.WS[3], st.WS[4] }
+while cursor > st.head do
+  local r = rec_get(st, cursor - 1)
+  if r.hold + W <= slot then break end
+  add(WS, r.cost, 1)
+  cursor = cursor - 1
+end
 while exceeds(WS, cost, limits) and cursor < st.tail do
   local r = rec_get(st, cursor)
   add(WS, r.cost, -1)
   cursor = cursor + 1
-  if r.slot + W > slot then slot = r.slot + W end
+  if r.hold + W > slot then slot = r.hold + W end
 end
 if exceeds(WS, cost, limits) then
   return redis.error_reply('LLMRL_TOO_LARGE request exceeds a limit on its own')
@@ -70,7 +79,7 @@ else
   shrink_if_sparse(st)
 end
 
-local rec = { seq = st.tail, token = token, slot = slot, cost = cost }
+local rec = { seq = st.tail, token = token, slot = slot, hold = slot, cost = cost }
 rec_set(st, rec)
 st.tail = st.tail + 1
 st.cursor, st.WS = cursor, WS
@@ -82,6 +91,7 @@ else
   add(st.Q, cost, 1)
 end
 st.last = slot
+if slot > st.lasthold then st.lasthold = slot end
 save(st)
 touch(st, now, W)
 return { 1, rec.seq, slot, now, position(rec.seq, slot), st.tail - st.frontier }

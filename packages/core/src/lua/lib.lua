@@ -2,31 +2,37 @@
 
 State of one limiter = ONE string key (KEYS[1]) so a limiter lives in one Cluster slot and one TTL:
 
-  [header: 20 little-endian doubles = 160 bytes][ring: cap records of 25 bytes]
+  [header: 21 little-endian doubles = 168 bytes][ring: cap records of 31 bytes]
 
-  header  1 version (=1)      2 head      3 frontier   4 cursor    5 tail
-          6 cap               7 last      8 paused
+  header  1 version (=2)      2 head      3 frontier   4 cursor    5 tail
+          6 cap               7 last (largest slot)    8 paused
           9..12  U  = sums over [head, frontier)   (reservations in the window that ends now)
           13..16 Q  = sums over [frontier, tail)   (waiting reservations, slot > now)
           17..20 WS = sums over [cursor, tail)     (reservations that can still be in the window of a new tail slot)
+          21 lasthold (largest hold)
   sums are {combined, input, output, requests}
 
-  record  '<I6I6I4I4I4B': token (48-bit client random), slot (epoch ms, store clock),
+  record  '<I6I6I6I4I4I4B': token (48-bit client random), slot, hold (epoch ms, store clock),
           input, output, combined (= ceil(input + burndown * output)), requests (1 live, 0 released)
   record seq N lives at byte HDR + (N % cap) * REC. Sequence numbers are store arrival order.
 
+  slot is the earliest and hold the latest instant the caller may start: a refund moves a waiter's slot earlier
+  and a pause moves its hold later, and the process hears of it by pub/sub. Counting the reservation in every
+  window that ends in [slot, hold + W) keeps the store right whether or not that notice arrives.
+
 Invariants (the algorithm's whole correctness argument):
-  * slots never decrease with seq (FIFO), so "expired at t" is a prefix and "waiting at t" a suffix;
+  * slots and holds never decrease with seq (FIFO), so "expired at t" (hold + W <= t) is a prefix and
+    "waiting at t" (slot > t) a suffix;
   * head/frontier/cursor only move forward, each record is passed once by each: amortised O(1);
-  * a reservation at slot x counts in every window (t - W, t] with x <= t < x + W.
+  * a reservation counts in every window (t - W, t] with slot <= t < hold + W.
 ]]
 
-local HDR = 160
-local REC = 25
-local RECFMT = '<I6I6I4I4I4B'
-local HDRFMT = '<dddddddddddddddddddd'
+local HDR = 168
+local REC = 31
+local RECFMT = '<I6I6I6I4I4I4B'
+local HDRFMT = '<ddddddddddddddddddddd'
 local MINCAP = 64
-local VERSION = 1
+local VERSION = 2
 
 local KEY = KEYS[1]
 
@@ -36,7 +42,7 @@ local function store_now()
 end
 
 local function fresh()
-  return { head = 0, frontier = 0, cursor = 0, tail = 0, cap = 0, last = 0, paused = 0,
+  return { head = 0, frontier = 0, cursor = 0, tail = 0, cap = 0, last = 0, paused = 0, lasthold = 0,
            U = { 0, 0, 0, 0 }, Q = { 0, 0, 0, 0 }, WS = { 0, 0, 0, 0 }, exists = false }
 end
 
@@ -48,13 +54,13 @@ local function load()
   if h[1] ~= VERSION then error({ err = 'LLMRL_FOREIGN key ' .. KEY .. ' holds state version ' .. tostring(h[1]) }) end
   return { head = h[2], frontier = h[3], cursor = h[4], tail = h[5], cap = h[6], last = h[7], paused = h[8],
            U = { h[9], h[10], h[11], h[12] }, Q = { h[13], h[14], h[15], h[16] },
-           WS = { h[17], h[18], h[19], h[20] }, exists = true }
+           WS = { h[17], h[18], h[19], h[20] }, lasthold = h[21], exists = true }
 end
 
 local function pack_header(st)
   return struct.pack(HDRFMT, VERSION, st.head, st.frontier, st.cursor, st.tail, st.cap, st.last, st.paused,
     st.U[1], st.U[2], st.U[3], st.U[4], st.Q[1], st.Q[2], st.Q[3], st.Q[4],
-    st.WS[1], st.WS[2], st.WS[3], st.WS[4])
+    st.WS[1], st.WS[2], st.WS[3], st.WS[4], st.lasthold)
 end
 
 local function save(st)
@@ -67,13 +73,13 @@ end
 
 local function rec_get(st, seq)
   local off = offset(st, seq)
-  local tok, slot, i, o, c, r = struct.unpack(RECFMT, redis.call('GETRANGE', KEY, off, off + REC - 1))
-  return { seq = seq, token = tok, slot = slot, cost = { c, i, o, r } }
+  local tok, slot, hold, i, o, c, r = struct.unpack(RECFMT, redis.call('GETRANGE', KEY, off, off + REC - 1))
+  return { seq = seq, token = tok, slot = slot, hold = hold, cost = { c, i, o, r } }
 end
 
 local function rec_set(st, rec)
   redis.call('SETRANGE', KEY, offset(st, rec.seq),
-    struct.pack(RECFMT, rec.token, rec.slot, rec.cost[2], rec.cost[3], rec.cost[1], rec.cost[4]))
+    struct.pack(RECFMT, rec.token, rec.slot, rec.hold, rec.cost[2], rec.cost[3], rec.cost[1], rec.cost[4]))
 end
 
 local function add(sums, cost, sign)
@@ -110,7 +116,7 @@ end
 -- Brings head (window ending now) and frontier (admitted by now) up to the store clock.
 local function advance(st, now, W)
   if st.tail == st.head then return end
-  if st.last + W <= now then
+  if st.lasthold + W <= now then
     -- everything expired: O(1) reset instead of walking a long idle backlog
     st.head, st.frontier, st.cursor = st.tail, st.tail, st.tail
     st.U, st.Q, st.WS = { 0, 0, 0, 0 }, { 0, 0, 0, 0 }, { 0, 0, 0, 0 }
@@ -118,7 +124,7 @@ local function advance(st, now, W)
   end
   while st.head < st.tail do
     local r = rec_get(st, st.head)
-    if r.slot + W > now then break end
+    if r.hold + W > now then break end
     if st.head >= st.frontier then add(st.Q, r.cost, -1); st.frontier = st.head + 1 else add(st.U, r.cost, -1) end
     if st.head >= st.cursor then add(st.WS, r.cost, -1); st.cursor = st.head + 1 end
     st.head = st.head + 1
@@ -144,7 +150,8 @@ local function record_id(rec) return fmt(rec.seq) .. '.' .. fmt(rec.token) end
 -- Capacity came back now (refund or release): the oldest waiters that fit in the window ending now start now,
 -- in FIFO order, stopping at the first that does not fit. Moving a waiter earlier only adds it to windows that
 -- end before its old slot, and those hold only earlier reservations, so checking the window at now suffices.
--- Returns the moved records; the caller publishes them (one message for every process, not one per waiter).
+-- Only the slot moves: the hold stays, so a process that misses the notice and starts at its old slot is still
+-- counted right. Returns {record, start} pairs; the caller publishes them (one message for every process).
 local function admit_now(st, now, limits, max_moves)
   local moved = {}
   if now < st.paused then return moved end
@@ -155,7 +162,7 @@ local function admit_now(st, now, limits, max_moves)
     rec_set(st, r)
     add(st.U, r.cost, 1); add(st.Q, r.cost, -1)
     st.frontier = st.frontier + 1
-    moved[#moved + 1] = r
+    moved[#moved + 1] = { r, now }
   end
   if #moved > 0 and st.frontier == st.tail then st.last = now end
   return moved
@@ -164,13 +171,13 @@ end
 local function publish_moves(channel, now, moved)
   if #moved == 0 or channel == '' then return end
   local parts = { 'm', fmt(now) }
-  for k = 1, #moved do parts[#parts + 1] = record_id(moved[k]) .. '@' .. fmt(moved[k].slot) end
+  for k = 1, #moved do parts[#parts + 1] = record_id(moved[k][1]) .. '@' .. fmt(moved[k][2]) end
   redis.call('PUBLISH', channel, table.concat(parts, ' '))
 end
 
 -- The key outlives the furthest reservation plus one window, so no waiter ever loses its state.
 local function touch(st, now, W)
-  local horizon = math.max(st.last, st.paused)
+  local horizon = math.max(st.lasthold, st.paused)
   redis.call('PEXPIRE', KEY, math.max(horizon - now, 0) + W + 1000)
 end
 

@@ -5,9 +5,9 @@ ARGV[1]   duration       ms from the store's now
 ARGV[2]   window         ms
 ARGV[3]   channel        pub/sub channel for moved waiters ('' = none)
 
-Waiters whose slot falls inside the pause move to its end (their processes hear it on the channel). Moving
-reservations later can bring them back into the window of the tail, so the tail's running sum is rebuilt
-conservatively (cursor = head); the next acquire walks it forward again.
+Waiters that would start inside the pause now start at its end: their hold moves there (their processes hear it on
+the channel) while their slot stays, so they count from the earliest to the latest instant they may start. Holds
+stay monotone, so the next acquire's cursor walk (which can step back) finds the new tail window by itself.
 Returns {paused until ms, store now ms, moved}
 ]]
 --@include lib.lua
@@ -25,17 +25,13 @@ local moved = {}
 local s = st.frontier
 while s < st.tail do
   local r = rec_get(st, s)
-  if r.slot >= untilms then break end
-  r.slot = untilms
+  if r.hold >= untilms then break end
+  r.hold = untilms
   rec_set(st, r)
-  moved[#moved + 1] = r
+  moved[#moved + 1] = { r, untilms }
   s = s + 1
 end
-if #moved > 0 then
-  if untilms > st.last then st.last = untilms end
-  st.cursor = st.head
-  st.WS = { st.U[1] + st.Q[1], st.U[2] + st.Q[2], st.U[3] + st.Q[3], st.U[4] + st.Q[4] }
-end
+if #moved > 0 and untilms > st.lasthold then st.lasthold = untilms end
 if not st.exists then resize(st, MINCAP) end
 save(st)
 publish_moves(ARGV[3], now, moved)

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from "ioredis";
 import type { RetryOptions } from "../options.js";
+import { isAuthError } from "../retry.js";
 import { validateRedisUrl, validateRetry } from "../validate.js";
 import { ioredisAdapter, type RedisAdapter } from "./client.js";
 
@@ -25,6 +26,10 @@ export class RedisConnectionManager {
     validateRedisUrl("redis", url);
     if (options.retry !== undefined) validateRetry(options.retry);
     this.retry = options.retry;
+    // ioredis reports why a connection failed only as an 'error' event; the command itself fails with a generic
+    // "max retries per request". Keep the last cause so callers see "certificate…" or "WRONGPASS…", and back off
+    // reconnects after errors that reconnecting cannot fix.
+    let lastError: Error | undefined;
     this.client = new Redis(url, {
       // The limiter has its own retry budget and failure policy: a command must not wait in ioredis' offline queue
       // for minutes, and a dead server must not be retried 20 times per command.
@@ -32,15 +37,37 @@ export class RedisConnectionManager {
       enableOfflineQueue: true,
       connectTimeout: 2000,
       // Reconnect fast: normal operation resumes within ~0.5 s of Redis coming back.
-      retryStrategy: (times) => Math.min(50 * times, 500),
+      // After a wrong password or an untrusted certificate, keep trying (the operator may fix it) but every 5 s.
+      retryStrategy: (times) => (lastError && isAuthError(lastError) && times > 1 ? 5000 : Math.min(50 * times, 500)),
       // A wrong password will not become right by retrying.
       reconnectOnError: () => false,
       lazyConnect: false,
       ...options.redisOptions,
     });
     // Connection errors surface through the calls that hit them (and the limiter's `degraded` event).
-    this.client.on("error", () => {});
-    this.adapter = ioredisAdapter(this.client);
+    this.client.on("error", (error: Error) => {
+      lastError = error;
+    });
+    this.client.on("ready", () => {
+      lastError = undefined;
+    });
+    const adapter = ioredisAdapter(this.client);
+    const withCause = (error: unknown): unknown => {
+      if (!(error instanceof Error) || error.name !== "MaxRetriesPerRequestError" || !lastError) return error;
+      const wrapped = new Error(`${lastError.message} (${error.message})`, { cause: lastError });
+      Object.assign(wrapped, { code: (lastError as NodeJS.ErrnoException).code });
+      return wrapped;
+    };
+    // While the last failure is one reconnecting cannot fix, fail at once instead of queueing for the next attempt.
+    const guard = <T>(run: () => Promise<T>): Promise<T> =>
+      lastError && isAuthError(lastError) && this.client.status !== "ready"
+        ? Promise.reject(withCause(Object.assign(new Error("not connected"), { name: "MaxRetriesPerRequestError" })))
+        : run().catch((e) => Promise.reject(withCause(e)));
+    this.adapter = {
+      ...adapter,
+      evalsha: (sha, keys, args) => guard(() => adapter.evalsha(sha, keys, args)),
+      eval: (script, keys, args) => guard(() => adapter.eval(script, keys, args)),
+    };
   }
 
   get closed(): boolean {

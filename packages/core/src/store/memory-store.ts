@@ -22,7 +22,10 @@ type Sums = [number, number, number, number];
 interface MemRecord {
   seq: number;
   token: number;
+  /** Earliest instant the caller may start (moves earlier on refunds). */
   slot: number;
+  /** Latest instant the caller may start (moves later on pauses); the record counts until hold + W. */
+  hold: number;
   /** combined, input, output, requests (1 live, 0 released) */
   cost: Sums;
 }
@@ -33,6 +36,7 @@ interface State {
   cursor: number;
   tail: number;
   last: number;
+  lasthold: number;
   paused: number;
   U: Sums;
   Q: Sums;
@@ -45,6 +49,9 @@ interface State {
 }
 
 const zero = (): Sums => [0, 0, 0, 0];
+
+/** A moved record and the instant its caller should now start. */
+type Move = [MemRecord, number];
 
 function add(sums: Sums, cost: Quad, sign: 1 | -1): void {
   for (let d = 0; d < 4; d++) sums[d] = sums[d]! + sign * cost[d]!;
@@ -87,9 +94,9 @@ export class MemoryStore implements Store {
           return {
             kind: "duplicate",
             seq: s,
-            slot: r.slot,
+            slot: r.hold,
             now,
-            queuePosition: position(s, r.slot),
+            queuePosition: position(s, r.hold),
             waiting: st.tail - st.frontier,
           };
         }
@@ -100,11 +107,18 @@ export class MemoryStore implements Store {
     let slot = Math.max(now, st.last, st.paused);
     let cursor = st.cursor;
     const ws: Sums = [...st.WS];
+    // See acquire.lua: step back over reservations inside the candidate's window again, then forward.
+    while (cursor > st.head) {
+      const r = this.#rec(st, cursor - 1);
+      if (r.hold + spec.windowMs <= slot) break;
+      add(ws, r.cost, 1);
+      cursor--;
+    }
     while (exceeds(ws, cost, spec.limits) && cursor < st.tail) {
       const r = this.#rec(st, cursor);
       add(ws, r.cost, -1);
       cursor++;
-      if (r.slot + spec.windowMs > slot) slot = r.slot + spec.windowMs;
+      if (r.hold + spec.windowMs > slot) slot = r.hold + spec.windowMs;
     }
     if (exceeds(ws, cost, spec.limits)) throw new Error("LLMRL_TOO_LARGE request exceeds a limit on its own");
 
@@ -112,7 +126,7 @@ export class MemoryStore implements Store {
     if (args.maxWaitMs >= 0 && slot - now > args.maxWaitMs) return { kind: "timeout", slot, now, waiting };
     if (args.maxQueue >= 0 && slot > now && waiting >= args.maxQueue) return { kind: "queue-full", slot, now, waiting };
 
-    const rec: MemRecord = { seq: st.tail, token: args.token, slot, cost: [...cost] };
+    const rec: MemRecord = { seq: st.tail, token: args.token, slot, hold: slot, cost: [...cost] };
     st.records.push(rec);
     st.tail++;
     st.cursor = cursor;
@@ -125,6 +139,7 @@ export class MemoryStore implements Store {
       add(st.Q, cost, 1);
     }
     st.last = slot;
+    if (slot > st.lasthold) st.lasthold = slot;
     this.#save(spec.key, st, now, spec.windowMs);
     return {
       kind: "reserved",
@@ -180,18 +195,14 @@ export class MemoryStore implements Store {
     const until = now + durationMs;
     if (until <= st.paused) return { pausedUntil: st.paused, now, moved: 0 };
     st.paused = until;
-    const moved: MemRecord[] = [];
+    const moved: Move[] = [];
     for (let s = st.frontier; s < st.tail; s++) {
       const r = this.#rec(st, s);
-      if (r.slot >= until) break;
-      r.slot = until;
-      moved.push(r);
+      if (r.hold >= until) break;
+      r.hold = until;
+      moved.push([r, until]);
     }
-    if (moved.length > 0) {
-      if (until > st.last) st.last = until;
-      st.cursor = st.head;
-      st.WS = [st.U[0] + st.Q[0], st.U[1] + st.Q[1], st.U[2] + st.Q[2], st.U[3] + st.Q[3]];
-    }
+    if (moved.length > 0 && until > st.lasthold) st.lasthold = until;
     this.#save(spec.key, st, now, spec.windowMs);
     this.#publish(spec, now, moved);
     return { pausedUntil: until, now, moved: moved.length };
@@ -239,6 +250,7 @@ export class MemoryStore implements Store {
       cursor: 0,
       tail: 0,
       last: 0,
+      lasthold: 0,
       paused: 0,
       U: zero(),
       Q: zero(),
@@ -264,7 +276,7 @@ export class MemoryStore implements Store {
       st.records = st.records.slice(dead);
       st.base = st.head;
     }
-    st.expiresAt = now + Math.max(Math.max(st.last, st.paused) - now, 0) + windowMs + 1000;
+    st.expiresAt = now + Math.max(Math.max(st.lasthold, st.paused) - now, 0) + windowMs + 1000;
     this.#states.set(key, st);
   }
 
@@ -281,7 +293,7 @@ export class MemoryStore implements Store {
 
   #advance(st: State, now: number, w: number): void {
     if (st.tail === st.head) return;
-    if (st.last + w <= now) {
+    if (st.lasthold + w <= now) {
       st.head = st.frontier = st.cursor = st.tail;
       st.U = zero();
       st.Q = zero();
@@ -290,7 +302,7 @@ export class MemoryStore implements Store {
     }
     while (st.head < st.tail) {
       const r = this.#rec(st, st.head);
-      if (r.slot + w > now) break;
+      if (r.hold + w > now) break;
       if (st.head >= st.frontier) {
         add(st.Q, r.cost, -1);
         st.frontier = st.head + 1;
@@ -326,9 +338,9 @@ export class MemoryStore implements Store {
     return delta;
   }
 
-  /** See admit_now in lib.lua. */
-  #admitNow(st: State, now: number, limits: Quad): MemRecord[] {
-    const moved: MemRecord[] = [];
+  /** See admit_now in lib.lua: only the slot moves, the hold stays. */
+  #admitNow(st: State, now: number, limits: Quad): Move[] {
+    const moved: Move[] = [];
     if (now < st.paused) return moved;
     while (st.frontier < st.tail && moved.length < MAX_MOVES) {
       const r = this.#rec(st, st.frontier);
@@ -337,17 +349,17 @@ export class MemoryStore implements Store {
       add(st.U, r.cost, 1);
       add(st.Q, r.cost, -1);
       st.frontier++;
-      moved.push(r);
+      moved.push([r, now]);
     }
     if (moved.length > 0 && st.frontier === st.tail) st.last = now;
     return moved;
   }
 
-  #publish(spec: LimiterSpec, now: number, moved: MemRecord[]): void {
+  #publish(spec: LimiterSpec, now: number, moved: Move[]): void {
     if (moved.length === 0) return;
     const notice: MoveNotice = {
       now,
-      moves: moved.map((r) => ({ recordId: formatRecordId(r.seq, r.token), slot: r.slot })),
+      moves: moved.map(([r, start]) => ({ recordId: formatRecordId(r.seq, r.token), slot: start })),
     };
     // Delivered asynchronously, like a pub/sub message, so callers never re-enter the store mid-operation.
     queueMicrotask(() => this.#events.emit(spec.channel, notice));
