@@ -13,7 +13,7 @@ const decoder = new TextDecoder();
 function endEarly(reservation: Reservation, error: unknown, known: Usage): void {
   if (reservation.settled) return;
   if (isRecord(error) && error.name === "ThrottlingException") {
-    reservation.limiter.pause(backoffFor429(1)).catch(() => {});
+    reservation.limiter.pause(backoffFor429(1, reservation.limiter.windowSeconds * 1000)).catch(() => {});
   }
   void reservation.settle({ input: known.input });
 }

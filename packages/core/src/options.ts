@@ -32,8 +32,10 @@ export interface RetryOptions {
  * What a call does when the store cannot be reached after the retries.
  * - `"allow"`: admit at once, flag the result `degraded: true` and emit `degraded` (fail open, like the original).
  * - `"deny"`: throw {@link StoreUnavailableError} (fail closed).
+ * - `"local"`: fall back to an embedded limiter in this process enforcing `localShare` of every limit; results are
+ *   flagged `degraded: true`. Calls go back to Redis as soon as it answers again.
  */
-export type RedisErrorPolicy = "allow" | "deny";
+export type RedisErrorPolicy = "allow" | "deny" | "local";
 
 export interface RateLimiterOptions extends LimitOptions {
   /**
@@ -56,6 +58,12 @@ export interface RateLimiterOptions extends LimitOptions {
   keyPrefix?: string;
   /** See {@link RedisErrorPolicy}. @default "allow" */
   onRedisError?: RedisErrorPolicy;
+  /**
+   * With `onRedisError: "local"`: the fraction of each limit this process may use on its own while Redis is
+   * unreachable. Set it to 1 / (number of processes) to stay within the provider's limit during an outage.
+   * @default 0.25
+   */
+  localShare?: number;
   /** Backoff for connection errors and timeouts. */
   retry?: RetryOptions;
   /** A store call that takes longer than this counts as failed (and is retried). @default 2000 */
@@ -85,6 +93,7 @@ export const DEFAULTS = Object.freeze({
   burndownRate: 1,
   keyPrefix: "llmrl",
   onRedisError: "allow" as RedisErrorPolicy,
+  localShare: 0.25,
   commandTimeoutMs: 2000,
   breakerCooldownMs: 1000,
 });

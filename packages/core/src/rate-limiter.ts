@@ -20,6 +20,7 @@ import {
   type PauseResult,
   type RateLimiterOptions,
   type RateLimitStatus,
+  type RedisErrorPolicy,
   type ReleaseResult,
   type RetryOptions,
 } from "./options.js";
@@ -52,7 +53,7 @@ export interface RateLimiterEvents {
   release: [event: { model: string; result: ReleaseResult }];
   pause: [event: { model: string; durationMs: number; result: PauseResult }];
   /** The store failed after the retries; the `onRedisError` policy was applied. Never silent. */
-  degraded: [event: { model: string; operation: string; error: unknown; policy: "allow" | "deny" }];
+  degraded: [event: { model: string; operation: string; error: unknown; policy: RedisErrorPolicy }];
   /** A store call failed with a retryable error and is retried after `delayMs`. */
   retry: [event: { model: string; operation: string; attempt: number; delayMs: number; error: unknown }];
 }
@@ -84,6 +85,8 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   readonly #aborts = new Map<string, () => void>();
   #subscription: Promise<(() => Promise<void>) | undefined> | undefined;
   #breakerUntil = 0;
+  /** The embedded fallback of policy "local", made on first use. */
+  #local: RateLimiter | undefined;
   #subscribeRetryAt = 0;
   #closed = false;
 
@@ -175,6 +178,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const base = { inputTokens: input, outputTokens: output, combinedTokens: combined };
     if (!outcome.ok) {
       this.#degrade("acquire", outcome);
+      if (this.#options.onRedisError === "local") return this.#acquireLocally(input, output, request);
       const result: AcquireResult = {
         recordId: `degraded:${token}`,
         slotTime: Date.now(),
@@ -238,8 +242,11 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   async adjust(recordId: string, usage: AdjustUsage): Promise<AdjustResult> {
     this.#assertOpen();
     validateAdjust(recordId, usage);
-    const result = await this.#settle("adjust", recordId, (seq, token) =>
-      this.#store.adjust(this.#spec, seq, token, usage.actualInput ?? -1, usage.actualOutput ?? -1),
+    const result = await this.#settle(
+      "adjust",
+      recordId,
+      (seq, token) => this.#store.adjust(this.#spec, seq, token, usage.actualInput ?? -1, usage.actualOutput ?? -1),
+      (local, id) => local.adjust(id, usage),
     );
     this.emit("adjust", { model: this.model, result, usage });
     return result;
@@ -249,9 +256,12 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   async release(recordId: string): Promise<ReleaseResult> {
     validateRecordId("release.recordId", recordId);
     if (this.#closed) throw new LimiterClosedError();
-    const result = (await this.#settle("release", recordId, (seq, token) =>
-      this.#store.release(this.#spec, seq, token),
-    )) as ReleaseResult;
+    const result: ReleaseResult = await this.#settle(
+      "release",
+      recordId,
+      (seq, token) => this.#store.release(this.#spec, seq, token),
+      (local, id) => local.release(id),
+    );
     this.emit("release", { model: this.model, result });
     return result;
   }
@@ -266,7 +276,8 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       result = { pausedUntil: outcome.value.pausedUntil, degraded: false };
     } else {
       this.#degrade("pause", outcome);
-      result = { pausedUntil: Date.now() + ms, degraded: true };
+      const local = this.#options.onRedisError === "local" ? await this.#localLimiter().pause(ms) : undefined;
+      result = { pausedUntil: local?.pausedUntil ?? Date.now() + ms, degraded: true };
     }
     this.emit("pause", { model: this.model, durationMs: ms, result });
     return result;
@@ -287,6 +298,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     };
     if (!outcome.ok) {
       this.#degrade("status", outcome);
+      if (this.#options.onRedisError === "local") return { ...(await this.#localLimiter().status()), degraded: true };
       return {
         ...base,
         tokensUsed: 0,
@@ -330,6 +342,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const unsubscribe = await this.#subscription?.catch(() => undefined);
     await unsubscribe?.().catch(() => {});
     if (this.#ownsStore) await this.#store.close();
+    await this.#local?.close();
   }
 
   #assertOpen(): void {
@@ -348,7 +361,10 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       await this.release(recordId).catch(() => {});
       throw signal.reason;
     }
-    const waiting = this.#waiters.wait(recordId, slot, delayMs);
+    const epoch = this.#store.subscriptionEpoch();
+    const waiting = this.#waiters
+      .wait(recordId, slot, delayMs)
+      .then((finalSlot) => this.#confirm(recordId, finalSlot, epoch));
     return new Promise<number>((resolve, reject) => {
       const onAbort = () => {
         this.#waiters.cancel(recordId);
@@ -375,6 +391,24 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   }
 
   /**
+   * A waiter whose subscriber reconnected while it slept may have missed a move: before starting, it asks the
+   * store for its current start and, if that is later (a pause), sleeps on. One extra call, only after a reconnect.
+   */
+  async #confirm(recordId: string, slot: number, epoch: number): Promise<number> {
+    if (this.#store.subscriptionEpoch() === epoch) return slot;
+    const parsed = parseRecordId(recordId);
+    if (!parsed) return slot;
+    const outcome = await this.#call("peek", () => this.#store.peek(this.#spec, parsed.seq, parsed.token)).catch(
+      () => undefined,
+    );
+    if (!outcome?.ok || outcome.value.status !== "found" || outcome.value.start <= outcome.value.now) return slot;
+    const { start, now } = outcome.value;
+    return this.#waiters
+      .wait(recordId, start, start - now)
+      .then((finalSlot) => this.#confirm(recordId, finalSlot, this.#store.subscriptionEpoch()));
+  }
+
+  /**
    * One subscription per limiter, opened by the first acquire. Bounded by the command timeout: a subscriber that
    * cannot connect must not hold up admissions (the next acquire tries again).
    */
@@ -397,8 +431,13 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     operation: "adjust" | "release",
     recordId: string,
     run: (seq: number, token: number) => Promise<{ status: S; moved: number }>,
+    runLocal: (local: RateLimiter, id: string) => Promise<{ status: S | "degraded" | "unknown"; movedWaiters: number }>,
   ): Promise<{ recordId: string; status: S | "degraded" | "unknown"; movedWaiters: number }> {
     if (recordId.startsWith("degraded:")) return { recordId, status: "degraded", movedWaiters: 0 };
+    if (recordId.startsWith("local:")) {
+      const r = await runLocal(this.#localLimiter(), recordId.slice("local:".length));
+      return { ...r, recordId };
+    }
     const parsed = parseRecordId(recordId);
     if (!parsed) return { recordId, status: "unknown", movedWaiters: 0 };
     const outcome = await this.#call(operation, () => run(parsed.seq, parsed.token));
@@ -438,6 +477,56 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     }
     this.#breakerUntil = Date.now() + this.#options.breakerCooldownMs;
     return { ok: false, error: lastError, attempts };
+  }
+
+  /**
+   * Policy "local": the request goes through an embedded limiter holding `localShare` of each limit. A request
+   * larger than that share is scaled down to take the whole local window rather than being refused.
+   */
+  async #acquireLocally(input: number, output: number, request: AcquireRequest): Promise<AcquireResult> {
+    const local = this.#localLimiter();
+    const caps = local.limits;
+    const combined = local.combinedCost(input, output);
+    const over = Math.max(
+      1,
+      caps.tpm ? combined / caps.tpm : 0,
+      caps.inputTpm ? input / caps.inputTpm : 0,
+      caps.outputTpm ? output / caps.outputTpm : 0,
+    );
+    const r = await local.acquire({
+      inputTokens: Math.floor(input / over),
+      outputTokens: Math.floor(output / over),
+      signal: request.signal,
+      maxWaitMs: request.maxWaitMs ?? this.#options.maxWaitMs,
+    });
+    const result: AcquireResult = {
+      ...r,
+      recordId: `local:${r.recordId}`,
+      degraded: true,
+      inputTokens: input,
+      outputTokens: output,
+      combinedTokens: this.combinedCost(input, output),
+    };
+    this.emit("acquire", { model: this.model, result });
+    return result;
+  }
+
+  #localLimiter(): RateLimiter {
+    if (!this.#local) {
+      const share = this.#options.localShare;
+      const scaled = this.#spec.limits.map((l) => (l > 0 ? Math.max(1, Math.floor(l * share)) : undefined));
+      const [tpm, inputTpm, outputTpm, rpm] = scaled;
+      this.#local = new RateLimiter({
+        model: this.model,
+        windowSeconds: this.windowSeconds,
+        burndownRate: this.#spec.burndownRate,
+        ...(tpm === undefined ? {} : { tpm }),
+        ...(inputTpm === undefined ? {} : { inputTpm }),
+        ...(outputTpm === undefined ? {} : { outputTpm }),
+        ...(rpm === undefined ? {} : { rpm }),
+      });
+    }
+    return this.#local;
   }
 
   #degrade(operation: string, outcome: { error: unknown; attempts: number }): void {

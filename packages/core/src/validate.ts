@@ -76,6 +76,7 @@ const OPTION_KEYS = new Set([
   "burndownRate",
   "keyPrefix",
   "onRedisError",
+  "localShare",
   "retry",
   "commandTimeoutMs",
   "breakerCooldownMs",
@@ -90,7 +91,8 @@ export interface ValidatedOptions {
   burstMultiplier: number;
   burndownRate: number;
   keyPrefix: string;
-  onRedisError: "allow" | "deny";
+  onRedisError: "allow" | "deny" | "local";
+  localShare: number;
   retry: Required<RetryOptions> | undefined;
   commandTimeoutMs: number;
   breakerCooldownMs: number;
@@ -121,7 +123,9 @@ export function validateOptions(options: RateLimiterOptions): ValidatedOptions {
   const keyPrefix = options.keyPrefix ?? "llmrl";
   if (typeof keyPrefix !== "string" || keyPrefix.length === 0) fail("keyPrefix", "a non-empty string", keyPrefix);
   const onRedisError = options.onRedisError ?? "allow";
-  if (onRedisError !== "allow" && onRedisError !== "deny") fail("onRedisError", '"allow" or "deny"', onRedisError);
+  if (onRedisError !== "allow" && onRedisError !== "deny" && onRedisError !== "local") {
+    fail("onRedisError", '"allow", "deny" or "local"', onRedisError);
+  }
   return {
     model,
     limits,
@@ -140,6 +144,12 @@ export function validateOptions(options: RateLimiterOptions): ValidatedOptions {
     ),
     keyPrefix,
     onRedisError,
+    localShare: validateNumber(
+      "localShare",
+      options.localShare ?? 0.25,
+      "a fraction > 0 and <= 1",
+      (n) => n > 0 && n <= 1,
+    ),
     retry: validateRetry(options.retry),
     commandTimeoutMs: validateNumber(
       "commandTimeoutMs",

@@ -97,7 +97,7 @@ describe.each<StoreKind>(["memory", "redis"])("random schedules on the %s store"
         expect(fifoInversions(list)).toBe(0);
         for (const s of statuses) expect(["adjusted", "unchanged", "expired", "ok"]).toContain(s);
       }),
-      { numRuns: 25 },
+      { numRuns: 25, endOnFailure: true },
     );
   }, 120_000);
 });

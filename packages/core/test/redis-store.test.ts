@@ -13,9 +13,13 @@ import {
   StoreError,
 } from "@llmratelimiter/core";
 import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { type RedisServer, startRedisServer } from "../../../test/harness/redis-server.js";
 
+// A server of its own: command counts (INFO commandstats) and SCRIPT FLUSH are server-wide.
+let server: RedisServer;
 let redis: Redis;
+const inject = (_: "redisUrl") => server.url;
 const limiters: RateLimiter[] = [];
 
 function make(options: Omit<RateLimiterOptions, "model" | "redis">) {
@@ -30,14 +34,18 @@ async function commandCalls(): Promise<{ evalsha: number; eval: number }> {
   return { evalsha: calls("evalsha"), eval: calls("eval") };
 }
 
-beforeAll(() => {
-  redis = new Redis(inject("redisUrl"));
+beforeAll(async () => {
+  server = await startRedisServer();
+  redis = new Redis(server.url);
 });
 afterEach(async () => {
   await Promise.all(limiters.splice(0).map((l) => l.close()));
   vi.restoreAllMocks();
 });
-afterAll(() => redis.disconnect());
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
 
 describe("Redis store", () => {
   it("keeps all of a limiter in one hash-tagged key whose TTL outlives the furthest reservation plus the window", async () => {

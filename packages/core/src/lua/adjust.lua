@@ -1,4 +1,4 @@
---[[ adjust.lua — set a reservation's true usage (absolute values; idempotent) and hand any refund to waiters.
+--[[ adjust.lua — set a reservation's true usage (absolute values; idempotent) and hand any refund to the waiting requests.
 
 KEYS[1]   limiter state string (see lib.lua)
 ARGV[1]   seq            from the record id
@@ -39,7 +39,7 @@ local status = 2
 if delta[1] ~= 0 or delta[2] ~= 0 or delta[3] ~= 0 then status = 1 end
 local moved = {}
 if delta[1] < 0 or delta[2] < 0 or delta[3] < 0 then
-  moved = admit_now(st, now, limits, tonumber(ARGV[12]))
+  moved = reslot(st, now, W, limits, tonumber(ARGV[12]))
 end
 save(st)
 publish_moves(ARGV[11], now, moved)

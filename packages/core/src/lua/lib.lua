@@ -16,9 +16,11 @@ State of one limiter = ONE string key (KEYS[1]) so a limiter lives in one Cluste
           input, output, combined (= ceil(input + burndown * output)), requests (1 live, 0 released)
   record seq N lives at byte HDR + (N % cap) * REC. Sequence numbers are store arrival order.
 
-  slot is the earliest and hold the latest instant the caller may start: a refund moves a waiter's slot earlier
-  and a pause moves its hold later, and the process hears of it by pub/sub. Counting the reservation in every
-  window that ends in [slot, hold + W) keeps the store right whether or not that notice arrives.
+  slot is the earliest and hold the latest instant the caller may start. They differ only after a pause pushed a
+  waiter back: its hold moves to the pause's end while its slot stays, so the reservation counts in every window
+  that ends in [slot, hold + W) whether or not its process heard of the pause. A refund moves a waiter earlier
+  (slot and hold both): its process hears of it by pub/sub, and a process whose subscriber reconnected while it
+  waited asks the store (peek.lua) before it starts, so no start is ever later than the store assumes.
 
 Invariants (the algorithm's whole correctness argument):
   * slots and holds never decrease with seq (FIFO), so "expired at t" (hold + W <= t) is a prefix and
@@ -147,24 +149,50 @@ local function fmt(n) return string.format('%.0f', n) end
 
 local function record_id(rec) return fmt(rec.seq) .. '.' .. fmt(rec.token) end
 
--- Capacity came back now (refund or release): the oldest waiters that fit in the window ending now start now,
--- in FIFO order, stopping at the first that does not fit. Moving a waiter earlier only adds it to windows that
--- end before its old slot, and those hold only earlier reservations, so checking the window at now suffices.
--- Only the slot moves: the hold stays, so a process that misses the notice and starts at its old slot is still
--- counted right. Returns {record, start} pairs; the caller publishes them (one message for every process).
-local function admit_now(st, now, limits, max_moves)
+-- Capacity came back (refund or release): the queue's slots were computed before it, so they are now too late.
+-- Re-run the slot walk over the first waiters, in FIFO order, exactly as acquire would place them now: the walk
+-- starts at the window that ends now and drops the oldest reservations until the waiter fits. A waiter that
+-- gets an earlier slot moves (slot and hold). Moving a waiter earlier only adds it to windows that end before
+-- its old slot, which hold only earlier reservations, so the check at its new slot covers them all. Bounded by
+-- max_moves waiters and STEP_BUDGET record reads: later waiters keep their (later, still valid) slots.
+-- A waiter whose slot is less than MOVE_GUARD ms away is not moved: its timer could fire before the notice
+-- arrives, and it would start later than the store assumes; so FIFO keeps everyone behind it in place too.
+local STEP_BUDGET = 1024
+local MOVE_GUARD = 100
+local function reslot(st, now, W, limits, max_moves)
   local moved = {}
-  if now < st.paused then return moved end
-  while st.frontier < st.tail and #moved < max_moves do
-    local r = rec_get(st, st.frontier)
-    if exceeds(st.U, r.cost, limits) then break end
-    r.slot = now
-    rec_set(st, r)
-    add(st.U, r.cost, 1); add(st.Q, r.cost, -1)
-    st.frontier = st.frontier + 1
-    moved[#moved + 1] = { r, now }
+  local t = math.max(now, st.paused)
+  local p, S = st.head, { st.U[1], st.U[2], st.U[3], st.U[4] }
+  local steps = 0
+  local i = st.frontier
+  while i < st.tail and #moved < max_moves and steps < STEP_BUDGET do
+    local r = rec_get(st, i)
+    steps = steps + 1
+    while exceeds(S, r.cost, limits) and p < i do
+      local q = rec_get(st, p)
+      add(S, q.cost, -1)
+      p = p + 1
+      steps = steps + 1
+      if q.hold + W > t then t = q.hold + W end
+    end
+    if exceeds(S, r.cost, limits) or t >= r.slot or r.slot - now < MOVE_GUARD then
+      if r.slot > t then t = r.slot end
+    else
+      r.slot, r.hold = t, t
+      rec_set(st, r)
+      moved[#moved + 1] = { r, t }
+      if i == st.tail - 1 then st.last = t end
+    end
+    add(S, r.cost, 1)
+    i = i + 1
   end
-  if #moved > 0 and st.frontier == st.tail then st.last = now end
+  -- moved waiters whose slot is now have started: move them from the queue into the window that ends now
+  while st.frontier < st.tail do
+    local r = rec_get(st, st.frontier)
+    if r.slot > now then break end
+    add(st.Q, r.cost, -1); add(st.U, r.cost, 1)
+    st.frontier = st.frontier + 1
+  end
   return moved
 end
 

@@ -25,7 +25,7 @@ if not r then return { why == 'expired' and 3 or 4, 0 } end
 if r.cost[4] == 0 then return { 5, 0 } end
 
 set_cost(st, r, { 0, 0, 0, 0 })
-local moved = admit_now(st, now, limits, tonumber(ARGV[9]))
+local moved = reslot(st, now, W, limits, tonumber(ARGV[9]))
 save(st)
 publish_moves(ARGV[8], now, moved)
 touch(st, now, W)

@@ -16,6 +16,11 @@ export interface RedisAdapter {
   subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>;
   /** Closes connections the adapter opened itself (the subscriber), never the client it wraps. */
   close(): Promise<void>;
+  /**
+   * A number that changes each time the subscriber connection is lost (messages published meanwhile are gone).
+   * Optional: adapters without it are trusted not to lose notices.
+   */
+  subscriptionEpoch?(): number;
 }
 
 export function isRedisAdapter(value: unknown): value is RedisAdapter {
@@ -36,6 +41,7 @@ export function isIoRedisClient(value: unknown): value is Redis | Cluster {
 /** Adapts an ioredis `Redis` or `Cluster`. One subscriber connection (a duplicate) is shared by all channels. */
 export function ioredisAdapter(client: Redis | Cluster): RedisAdapter {
   let subscriber: Redis | Cluster | undefined;
+  let epoch = 0;
   const handlers = new Map<string, Set<(message: string) => void>>();
 
   const getSubscriber = () => {
@@ -43,6 +49,10 @@ export function ioredisAdapter(client: Redis | Cluster): RedisAdapter {
       subscriber = client.duplicate();
       // Errors here surface through commands; keep the emitter from throwing on 'error' with no listener.
       subscriber.on("error", () => {});
+      // ioredis resubscribes after a reconnect, but what was published in between is lost.
+      subscriber.on("close", () => {
+        epoch++;
+      });
       subscriber.on("message", (channel: string, message: string) => {
         for (const handler of handlers.get(channel) ?? []) handler(message);
       });
@@ -52,6 +62,7 @@ export function ioredisAdapter(client: Redis | Cluster): RedisAdapter {
 
   return {
     isRedisAdapter: true,
+    subscriptionEpoch: () => epoch,
     evalsha: (sha, keys, args) => client.evalsha(sha, keys.length, ...keys, ...args),
     eval: (script, keys, args) => client.eval(script, keys.length, ...keys, ...args),
     async subscribe(channel, onMessage) {

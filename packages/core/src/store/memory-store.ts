@@ -22,9 +22,9 @@ type Sums = [number, number, number, number];
 interface MemRecord {
   seq: number;
   token: number;
-  /** Earliest instant the caller may start (moves earlier on refunds). */
+  /** Earliest instant the caller may start. */
   slot: number;
-  /** Latest instant the caller may start (moves later on pauses); the record counts until hold + W. */
+  /** Latest instant the caller may start (a pause moves it later); the record counts until hold + W. */
   hold: number;
   /** combined, input, output, requests (1 live, 0 released) */
   cost: Sums;
@@ -168,7 +168,7 @@ export class MemoryStore implements Store {
     const out = output < 0 ? found.cost[2] : output;
     const delta = this.#setCost(st, found, [Math.ceil(inp + spec.burndownRate * out), inp, out, 1]);
     const status = delta[0] !== 0 || delta[1] !== 0 || delta[2] !== 0 ? "adjusted" : "unchanged";
-    const moved = delta[0] < 0 || delta[1] < 0 || delta[2] < 0 ? this.#admitNow(st, now, spec.limits) : [];
+    const moved = delta[0] < 0 || delta[1] < 0 || delta[2] < 0 ? this.#reslot(st, now, spec.windowMs, spec.limits) : [];
     this.#save(spec.key, st, now, spec.windowMs);
     this.#publish(spec, now, moved);
     return { status, moved: moved.length };
@@ -182,7 +182,7 @@ export class MemoryStore implements Store {
     if (typeof found === "string") return { status: found, moved: 0 };
     if (found.cost[3] === 0) return { status: "already-released", moved: 0 };
     this.#setCost(st, found, [0, 0, 0, 0]);
-    const moved = this.#admitNow(st, now, spec.limits);
+    const moved = this.#reslot(st, now, spec.windowMs, spec.limits);
     this.#save(spec.key, st, now, spec.windowMs);
     this.#publish(spec, now, moved);
     return { status: "released", moved: moved.length };
@@ -222,6 +222,21 @@ export class MemoryStore implements Store {
       queued: [...st.Q],
       liveRecords: st.tail - st.head,
     };
+  }
+
+  async peek(spec: LimiterSpec, seq: number, token: number) {
+    const now = this.#clock();
+    const existing = this.#states.get(spec.key);
+    const st = existing && existing.expiresAt > now ? cloneState(existing) : this.#fresh();
+    this.#advance(st, now, spec.windowMs);
+    const found = this.#find(st, seq, token);
+    if (typeof found === "string") return { status: found, start: 0, now };
+    return { status: found.cost[3] === 0 ? ("released" as const) : ("found" as const), start: found.hold, now };
+  }
+
+  /** In-process events are never lost. */
+  subscriptionEpoch(): number {
+    return 0;
   }
 
   async subscribe(spec: LimiterSpec, onMoves: (notice: MoveNotice) => void): Promise<() => Promise<void>> {
@@ -338,20 +353,40 @@ export class MemoryStore implements Store {
     return delta;
   }
 
-  /** See admit_now in lib.lua: only the slot moves, the hold stays. */
-  #admitNow(st: State, now: number, limits: Quad): Move[] {
+  /** See reslot in lib.lua: the slot walk replayed over the first waiters after capacity came back. */
+  #reslot(st: State, now: number, w: number, limits: Quad): Move[] {
     const moved: Move[] = [];
-    if (now < st.paused) return moved;
-    while (st.frontier < st.tail && moved.length < MAX_MOVES) {
-      const r = this.#rec(st, st.frontier);
-      if (exceeds(st.U, r.cost, limits)) break;
-      r.slot = now;
-      add(st.U, r.cost, 1);
-      add(st.Q, r.cost, -1);
-      st.frontier++;
-      moved.push([r, now]);
+    let t = Math.max(now, st.paused);
+    let p = st.head;
+    const sums: Sums = [...st.U];
+    let steps = 0;
+    for (let i = st.frontier; i < st.tail && moved.length < MAX_MOVES && steps < STEP_BUDGET; i++) {
+      const r = this.#rec(st, i);
+      steps++;
+      while (exceeds(sums, r.cost, limits) && p < i) {
+        const q = this.#rec(st, p);
+        add(sums, q.cost, -1);
+        p++;
+        steps++;
+        if (q.hold + w > t) t = q.hold + w;
+      }
+      if (exceeds(sums, r.cost, limits) || t >= r.slot || r.slot - now < MOVE_GUARD_MS) {
+        if (r.slot > t) t = r.slot;
+      } else {
+        r.slot = t;
+        r.hold = t;
+        moved.push([r, t]);
+        if (i === st.tail - 1) st.last = t;
+      }
+      add(sums, r.cost, 1);
     }
-    if (moved.length > 0 && st.frontier === st.tail) st.last = now;
+    while (st.frontier < st.tail) {
+      const r = this.#rec(st, st.frontier);
+      if (r.slot > now) break;
+      add(st.Q, r.cost, -1);
+      add(st.U, r.cost, 1);
+      st.frontier++;
+    }
     return moved;
   }
 
@@ -368,6 +403,10 @@ export class MemoryStore implements Store {
 
 /** Waiters one refund may move at most; bounds the cost of adjust/release (same value is passed to Redis). */
 export const MAX_MOVES = 256;
+/** Record reads one reslot may make (STEP_BUDGET in lib.lua). */
+const STEP_BUDGET = 1024;
+/** Waiters this close to their slot are not moved (MOVE_GUARD in lib.lua). */
+const MOVE_GUARD_MS = 100;
 
 function cloneState(st: State): State {
   return {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { StoreError } from "../errors.js";
-import { acquireLua, adjustLua, pauseLua, releaseLua, statusLua } from "../lua/scripts.generated.js";
+import { acquireLua, adjustLua, pauseLua, peekLua, releaseLua, statusLua } from "../lua/scripts.generated.js";
 import type { RedisAdapter } from "../redis/client.js";
 import { MAX_MOVES } from "./memory-store.js";
 import {
@@ -35,6 +35,7 @@ export const SCRIPTS = {
   release: script("release", releaseLua),
   pause: script("pause", pauseLua),
   status: script("status", statusLua),
+  peek: script("peek", peekLua),
 } as const;
 
 /** How many of the newest records a resent acquire looks through for its own token. */
@@ -177,6 +178,18 @@ export class RedisStore implements Store {
       queued: r.slice(7, 11) as unknown as Quad,
       liveRecords: r[11]!,
     };
+  }
+
+  async peek(spec: LimiterSpec, seq: number, token: number) {
+    const r = nums(await this.#run(SCRIPTS.peek, spec.key, [seq, token, spec.windowMs]), 3, "peek");
+    const statuses = { 1: "found", 3: "expired", 4: "unknown", 5: "released" } as const;
+    const status = statuses[r[0] as 1 | 3 | 4 | 5];
+    if (!status) throw new StoreError("peek", `unknown status ${r[0]}`);
+    return { status, start: r[1]!, now: r[2]! };
+  }
+
+  subscriptionEpoch(): number {
+    return this.#redis.subscriptionEpoch?.() ?? 0;
   }
 
   async subscribe(spec: LimiterSpec, onMoves: (notice: MoveNotice) => void) {

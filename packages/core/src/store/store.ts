@@ -70,6 +70,17 @@ export interface Store {
   release(spec: LimiterSpec, seq: number, token: number): Promise<{ status: StoreReleaseStatus; moved: number }>;
   pause(spec: LimiterSpec, durationMs: number): Promise<{ pausedUntil: number; now: number; moved: number }>;
   status(spec: LimiterSpec): Promise<StoreStatus>;
+  /** When may this reservation start (its latest possible start, store clock)? For waiters that may have missed a notice. */
+  peek(
+    spec: LimiterSpec,
+    seq: number,
+    token: number,
+  ): Promise<{ status: "found" | "expired" | "unknown" | "released"; start: number; now: number }>;
+  /**
+   * Changes whenever notices may have been lost (the subscriber connection dropped); a waiter that sees it change
+   * asks `peek` before starting. Stores that cannot lose notices return a constant.
+   */
+  subscriptionEpoch(): number;
   /** Calls `onMoves` whenever waiters of this limiter are moved; resolves to an unsubscribe function. */
   subscribe(spec: LimiterSpec, onMoves: (notice: MoveNotice) => void): Promise<() => Promise<void>>;
   /** Frees what the store created (never a client it was given). */

@@ -14,10 +14,15 @@ export interface OpenOptions {
   maxWaitMs?: number | undefined;
 }
 
-/** Backoff after a 429 that named no delay (Google and AWS never do): 1 s, 2 s, 4 s … capped at 60 s, ±20 %. */
-export function backoffFor429(consecutive: number, random: () => number = Math.random): number {
-  const base = Math.min(1000 * 2 ** Math.max(0, consecutive - 1), 60_000);
-  return Math.round(base * (0.8 + 0.4 * random()));
+/**
+ * Backoff after a 429 that named no delay (Google and AWS never do): doubling from a quarter of the window (at most
+ * 1 s), capped at one window (at most 60 s), ±20 % so processes do not retry in lockstep. With the usual 60 s
+ * window: 1 s, 2 s, 4 s … 60 s.
+ */
+export function backoffFor429(consecutive: number, windowMs = 60_000, random: () => number = Math.random): number {
+  const first = Math.min(1000, windowMs / 4);
+  const base = Math.min(first * 2 ** Math.max(0, consecutive - 1), Math.min(60_000, windowMs));
+  return Math.max(1, Math.round(base * (0.8 + 0.4 * random())));
 }
 
 const consecutive429 = new WeakMap<RateLimiter, number>();
@@ -80,7 +85,10 @@ export class Reservation {
     if (status === 429) {
       const n = (consecutive429.get(this.limiter) ?? 0) + 1;
       consecutive429.set(this.limiter, n);
-      const ms = retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : backoffFor429(n);
+      const ms =
+        retryAfterMs !== undefined && retryAfterMs > 0
+          ? retryAfterMs
+          : backoffFor429(n, this.limiter.windowSeconds * 1000);
       await this.limiter.pause(Math.min(Math.max(ms, 1), 86_400_000)).catch(() => {});
     }
     this.#settled = true;
