@@ -398,11 +398,13 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     if (this.#store.subscriptionEpoch() === epoch) return slot;
     const parsed = parseRecordId(recordId);
     if (!parsed) return slot;
-    const outcome = await this.#call("peek", () => this.#store.peek(this.#spec, parsed.seq, parsed.token)).catch(
-      () => undefined,
-    );
-    if (!outcome?.ok || outcome.value.status !== "found" || outcome.value.start <= outcome.value.now) return slot;
-    const { start, now } = outcome.value;
+    // One attempt, no retries: if the store is down the waiter starts at its slot (never early) without delay.
+    const peeked = await withTimeout(
+      this.#store.peek(this.#spec, parsed.seq, parsed.token),
+      this.#options.commandTimeoutMs,
+    ).catch(() => undefined);
+    if (peeked?.status !== "found" || peeked.start <= peeked.now) return slot;
+    const { start, now } = peeked;
     return this.#waiters
       .wait(recordId, start, start - now)
       .then((finalSlot) => this.#confirm(recordId, finalSlot, this.#store.subscriptionEpoch()));
