@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type LimiterSelector, RateLimiter, validateSelector } from "@llmratelimiter/core";
+import { type LimiterSelector, resolveWrapperOptions } from "@llmratelimiter/core";
 
 /** What one request is expected to cost, reserved before it is sent. */
 export interface TokenEstimate {
@@ -47,35 +47,9 @@ export interface ResolvedOptions {
 
 /** Checks the second argument of `withRateLimit` up front, so a typo fails at wrap time rather than per request. */
 export function resolveOptions(value: unknown): ResolvedOptions {
-  if (value instanceof RateLimiter) {
-    return { limiter: value, estimate: undefined, defaultOutputTokens: DEFAULT_OUTPUT_TOKENS, maxWaitMs: undefined };
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidArgumentError(
-      "options",
-      "a RateLimiter or { limiter, estimate?, defaultOutputTokens?, maxWaitMs? }",
-      value,
-    );
-  }
-  const options = value as Record<string, unknown>;
-  const limiter = validateSelector("limiter", options.limiter);
-  const { estimate, defaultOutputTokens, maxWaitMs } = options;
-  if (estimate !== undefined && typeof estimate !== "function") {
-    throw new InvalidArgumentError("estimate", "a function (request) => { inputTokens?, outputTokens? }", estimate);
-  }
-  if (
-    defaultOutputTokens !== undefined &&
-    !(typeof defaultOutputTokens === "number" && Number.isSafeInteger(defaultOutputTokens) && defaultOutputTokens >= 0)
-  ) {
-    throw new InvalidArgumentError("defaultOutputTokens", "a non-negative integer", defaultOutputTokens);
-  }
-  if (maxWaitMs !== undefined && !(typeof maxWaitMs === "number" && Number.isFinite(maxWaitMs) && maxWaitMs >= 0)) {
-    throw new InvalidArgumentError("maxWaitMs", "a non-negative finite number of milliseconds", maxWaitMs);
-  }
-  return {
-    limiter,
-    estimate: estimate as ResolvedOptions["estimate"],
-    defaultOutputTokens: (defaultOutputTokens as number | undefined) ?? DEFAULT_OUTPUT_TOKENS,
-    maxWaitMs: maxWaitMs as number | undefined,
-  };
+  return resolveWrapperOptions<NonNullable<ResolvedOptions["estimate"]>>(value, {
+    defaultOutputTokens: DEFAULT_OUTPUT_TOKENS,
+    estimateSignature: "a function (request) => { inputTokens?, outputTokens? }",
+    maxWaitExpected: "a non-negative finite number of milliseconds",
+  });
 }

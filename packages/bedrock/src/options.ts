@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type LimiterSelector, RateLimiter, validateSelector } from "@llmratelimiter/core";
+import { type LimiterSelector, resolveWrapperOptions } from "@llmratelimiter/core";
 
 /** The Bedrock runtime commands that spend model quota, and so go through the limiter. */
 export const LIMITED_COMMANDS = [
@@ -53,31 +53,10 @@ export interface ResolvedOptions {
 export const DEFAULT_OUTPUT_TOKENS = 4096;
 
 export function resolveOptions(value: unknown): ResolvedOptions {
-  if (value instanceof RateLimiter) {
-    return { limiter: value, estimate: undefined, defaultOutputTokens: DEFAULT_OUTPUT_TOKENS, maxWaitMs: undefined };
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidArgumentError("limiter", "a RateLimiter or an options object { limiter, … }", value);
-  }
-  const options = value as Record<string, unknown>;
-  const limiter = validateSelector("limiter", options.limiter);
-  const { estimate, defaultOutputTokens, maxWaitMs } = options;
-  if (estimate !== undefined && typeof estimate !== "function") {
-    throw new InvalidArgumentError("estimate", "a function (request) => { inputTokens?, outputTokens? }", estimate);
-  }
-  if (
-    defaultOutputTokens !== undefined &&
-    !(Number.isSafeInteger(defaultOutputTokens) && Number(defaultOutputTokens) >= 0)
-  ) {
-    throw new InvalidArgumentError("defaultOutputTokens", "a non-negative integer", defaultOutputTokens);
-  }
-  if (maxWaitMs !== undefined && !(typeof maxWaitMs === "number" && Number.isFinite(maxWaitMs) && maxWaitMs >= 0)) {
-    throw new InvalidArgumentError("maxWaitMs", "a non-negative finite number of milliseconds", maxWaitMs);
-  }
-  return {
-    limiter,
-    estimate: estimate as ResolvedOptions["estimate"],
-    defaultOutputTokens: (defaultOutputTokens as number | undefined) ?? DEFAULT_OUTPUT_TOKENS,
-    maxWaitMs: maxWaitMs as number | undefined,
-  };
+  return resolveWrapperOptions<NonNullable<ResolvedOptions["estimate"]>>(value, {
+    defaultOutputTokens: DEFAULT_OUTPUT_TOKENS,
+    estimateSignature: "a function (request) => { inputTokens?, outputTokens? }",
+    field: "limiter",
+    maxWaitExpected: "a non-negative finite number of milliseconds",
+  });
 }

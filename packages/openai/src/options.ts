@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type LimiterSelector, RateLimiter, validateSelector } from "@llmratelimiter/core";
+import { type LimiterSelector, resolveWrapperOptions } from "@llmratelimiter/core";
 import type { Endpoint } from "./endpoints.js";
 import { DEFAULT_OUTPUT_TOKENS, type TokenEstimate } from "./estimate.js";
 
@@ -35,41 +35,10 @@ export interface ResolvedOptions {
   maxWaitMs: number | undefined;
 }
 
-const KNOWN = new Set(["limiter", "estimate", "defaultOutputTokens", "maxWaitMs"]);
-
 export function resolveOptions(input: unknown): ResolvedOptions {
-  if (input instanceof RateLimiter) {
-    return { limiter: input, estimate: undefined, defaultOutputTokens: DEFAULT_OUTPUT_TOKENS, maxWaitMs: undefined };
-  }
-  if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    throw new InvalidArgumentError(
-      "options",
-      "a RateLimiter or { limiter, estimate?, defaultOutputTokens?, maxWaitMs? }",
-      input,
-    );
-  }
-  const options = input as Record<string, unknown>;
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new InvalidArgumentError(`options.${key}`, "no such option", options[key]);
-  }
-  const limiter = validateSelector("limiter", options.limiter);
-  const { estimate, defaultOutputTokens, maxWaitMs } = options;
-  if (estimate !== undefined && typeof estimate !== "function") {
-    throw new InvalidArgumentError("estimate", "a function (context) => { inputTokens, outputTokens }", estimate);
-  }
-  if (
-    defaultOutputTokens !== undefined &&
-    (typeof defaultOutputTokens !== "number" || !Number.isSafeInteger(defaultOutputTokens) || defaultOutputTokens < 0)
-  ) {
-    throw new InvalidArgumentError("defaultOutputTokens", "a non-negative integer", defaultOutputTokens);
-  }
-  if (maxWaitMs !== undefined && (typeof maxWaitMs !== "number" || !Number.isFinite(maxWaitMs) || maxWaitMs < 0)) {
-    throw new InvalidArgumentError("maxWaitMs", "a non-negative number of milliseconds", maxWaitMs);
-  }
-  return {
-    limiter,
-    estimate: estimate as ResolvedOptions["estimate"],
-    defaultOutputTokens: defaultOutputTokens ?? DEFAULT_OUTPUT_TOKENS,
-    maxWaitMs,
-  };
+  return resolveWrapperOptions<NonNullable<ResolvedOptions["estimate"]>>(input, {
+    defaultOutputTokens: DEFAULT_OUTPUT_TOKENS,
+    estimateSignature: "a function (context) => { inputTokens, outputTokens }",
+    rejectUnknown: true,
+  });
 }

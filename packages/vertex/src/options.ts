@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type LimiterSelector, RateLimiter, validateSelector } from "@llmratelimiter/core";
+import { type LimiterSelector, resolveWrapperOptions } from "@llmratelimiter/core";
 
 /** What a request is expected to cost, as reserved before it is sent. */
 export interface TokenEstimate {
@@ -39,39 +39,9 @@ export interface ResolvedOptions {
 export const DEFAULT_OUTPUT_TOKENS = 1024;
 
 export function resolveOptions(value: unknown): ResolvedOptions {
-  if (value instanceof RateLimiter) {
-    return { selector: value, estimate: undefined, defaultOutputTokens: DEFAULT_OUTPUT_TOKENS, maxWaitMs: undefined };
-  }
-  if (typeof value !== "object" || value === null) {
-    throw new InvalidArgumentError(
-      "options",
-      "a RateLimiter or { limiter, estimate?, defaultOutputTokens?, maxWaitMs? }",
-      value,
-    );
-  }
-  const options = value as Record<string, unknown>;
-  const selector = validateSelector("limiter", options.limiter);
-  const { estimate, defaultOutputTokens, maxWaitMs } = options;
-  if (estimate !== undefined && typeof estimate !== "function") {
-    throw new InvalidArgumentError(
-      "estimate",
-      "a function (request, context) => { inputTokens, outputTokens }",
-      estimate,
-    );
-  }
-  if (
-    defaultOutputTokens !== undefined &&
-    !(typeof defaultOutputTokens === "number" && Number.isSafeInteger(defaultOutputTokens) && defaultOutputTokens >= 0)
-  ) {
-    throw new InvalidArgumentError("defaultOutputTokens", "a non-negative integer", defaultOutputTokens);
-  }
-  if (maxWaitMs !== undefined && !(typeof maxWaitMs === "number" && Number.isFinite(maxWaitMs) && maxWaitMs >= 0)) {
-    throw new InvalidArgumentError("maxWaitMs", "a non-negative number of milliseconds", maxWaitMs);
-  }
-  return {
-    selector,
-    estimate: estimate as ResolvedOptions["estimate"],
-    defaultOutputTokens: defaultOutputTokens ?? DEFAULT_OUTPUT_TOKENS,
-    maxWaitMs,
-  };
+  const { limiter, ...rest } = resolveWrapperOptions<NonNullable<ResolvedOptions["estimate"]>>(value, {
+    defaultOutputTokens: DEFAULT_OUTPUT_TOKENS,
+    estimateSignature: "a function (request, context) => { inputTokens, outputTokens }",
+  });
+  return { selector: limiter, ...rest };
 }

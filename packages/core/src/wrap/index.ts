@@ -3,3 +3,4 @@ export { BINARY_PART_TOKENS, estimateTextTokens, estimateTokens, MESSAGE_OVERHEA
 export { type LimiterSelector, selectLimiter, validateSelector } from "./limiter-selector.js";
 export { backoffFor429, type OpenOptions, Reservation, tapAsyncIterable } from "./reservation.js";
 export { type HeaderSource, headerGetter, parseGoDuration, retryAfterMs } from "./retry-after.js";
+export { type ResolvedWrapperOptions, resolveWrapperOptions, type WrapperOptionRules } from "./wrapper-options.js";
