@@ -52,6 +52,12 @@ export interface RateLimiterOptions extends LimitOptions {
   windowSeconds?: number;
   /** Multiplies every limit (1.5 = 150 % of the provider's limit). @default 1 */
   burstMultiplier?: number;
+  /**
+   * Extra milliseconds every reservation stays counted after its window, so a request that reaches the provider a
+   * little later than its slot (network, scheduling) cannot overlap the next window at a provider that enforces a
+   * strict sliding window (AWS Bedrock, Vertex AI). 100–250 ms costs well under 1 % of a 60 s window. @default 0
+   */
+  windowMarginMs?: number;
   /** Weight of an output token in the combined count (`tpm`); AWS Bedrock Claude uses 5. @default 1 */
   burndownRate?: number;
   /** Namespace for keys (per tenant, API key, region…). Part of the key. @default "llmrl" */

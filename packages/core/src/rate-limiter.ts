@@ -121,7 +121,14 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       return scaled;
     }) as unknown as Quad;
     const keys = limiterKeys(v.keyPrefix, v.model, v.windowMs);
-    this.#spec = { key: keys.state, channel: keys.channel, windowMs: v.windowMs, limits, burndownRate: v.burndownRate };
+    // The store counts every reservation for the window plus the margin: a slightly longer window, so stricter.
+    this.#spec = {
+      key: keys.state,
+      channel: keys.channel,
+      windowMs: v.windowMs + v.windowMarginMs,
+      limits,
+      burndownRate: v.burndownRate,
+    };
 
     const { store, owned, retry } = openStore(options);
     this.#store = store;
@@ -521,6 +528,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       this.#local = new RateLimiter({
         model: this.model,
         windowSeconds: this.windowSeconds,
+        windowMarginMs: this.#options.windowMarginMs,
         burndownRate: this.#spec.burndownRate,
         ...(tpm === undefined ? {} : { tpm }),
         ...(inputTpm === undefined ? {} : { inputTpm }),

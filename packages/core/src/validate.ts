@@ -72,6 +72,7 @@ const OPTION_KEYS = new Set([
   "outputTpm",
   "rpm",
   "windowSeconds",
+  "windowMarginMs",
   "burstMultiplier",
   "burndownRate",
   "keyPrefix",
@@ -88,6 +89,7 @@ export interface ValidatedOptions {
   model: string;
   limits: { tpm?: number; inputTpm?: number; outputTpm?: number; rpm?: number };
   windowMs: number;
+  windowMarginMs: number;
   burstMultiplier: number;
   burndownRate: number;
   keyPrefix: string;
@@ -126,10 +128,17 @@ export function validateOptions(options: RateLimiterOptions): ValidatedOptions {
   if (onRedisError !== "allow" && onRedisError !== "deny" && onRedisError !== "local") {
     fail("onRedisError", '"allow", "deny" or "local"', onRedisError);
   }
+  const windowMs = Math.round(windowSeconds * 1000);
   return {
     model,
     limits,
-    windowMs: Math.round(windowSeconds * 1000),
+    windowMs,
+    windowMarginMs: validateNumber(
+      "windowMarginMs",
+      options.windowMarginMs ?? 0,
+      "a whole number of ms from 0 to the window length",
+      (n) => Number.isInteger(n) && n >= 0 && n <= windowMs,
+    ),
     burstMultiplier: validateNumber(
       "burstMultiplier",
       options.burstMultiplier ?? 1,

@@ -31,6 +31,7 @@ const constructorCases: Array<[string, Record<string, unknown>, string]> = [
   ["jitter above 1", { model: "m", tpm: 10, retry: { jitter: 2 } }, "retry.jitter"],
   ["unknown retry option", { model: "m", tpm: 10, retry: { retries: 3 } }, "retry.retries"],
   ["typo in an option", { model: "m", tmp: 10 }, "tmp"],
+  ["margin longer than the window", { model: "m", tpm: 10, windowSeconds: 1, windowMarginMs: 1001 }, "windowMarginMs"],
   ["zero command timeout", { model: "m", tpm: 10, commandTimeoutMs: 0 }, "commandTimeoutMs"],
   ["fractional maxQueueDepth", { model: "m", tpm: 10, maxQueueDepth: 1.5 }, "maxQueueDepth"],
 ];

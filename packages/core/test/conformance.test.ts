@@ -77,6 +77,14 @@ describe.each(kinds)("conformance on the %s store", (kind) => {
     expect(c.waitMs).toBeGreaterThan(500);
   });
 
+  it("windowMarginMs keeps each reservation counted that much longer", async () => {
+    const limiter = f.make({ rpm: 1, windowSeconds: 0.3, windowMarginMs: 100 });
+    const a = await limiter.acquire({ tokens: 1 });
+    const b = await limiter.acquire({ tokens: 1 });
+    expect(b.slotTime - a.slotTime).toBeGreaterThanOrEqual(400);
+    expect(b.slotTime - a.slotTime).toBeLessThan(400 + 150);
+  });
+
   it("4: a request that can never fit fails at once and reserves nothing (D2)", async () => {
     const limiter = f.make({ tpm: 10_000, rpm: 10 });
     await expect(limiter.acquire({ inputTokens: 50_000 })).rejects.toBeInstanceOf(RequestTooLargeError);

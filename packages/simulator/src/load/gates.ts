@@ -71,6 +71,8 @@ export function makeLimiter(spec: GateSpec, store?: MemoryStore): RateLimiter {
     model: spec.provider,
     keyPrefix: spec.keyPrefix,
     windowSeconds: spec.windowMs / 1000,
+    // Real network and event-loop jitter is a few ms; the simulated providers enforce strict windows at arrival.
+    windowMarginMs: Math.min(25, Math.floor(spec.windowMs / 10)),
     burndownRate: spec.burndown,
     ...(tpm ? { tpm } : {}),
     ...(inputTpm ? { inputTpm } : {}),
