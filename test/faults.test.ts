@@ -15,6 +15,7 @@ import {
   RateLimiter,
   type RateLimiterOptions,
   type RetryOptions,
+  STATE_LAYOUT,
   StoreUnavailableError,
 } from "@llmratelimiter/core";
 import { Redis } from "ioredis";
@@ -175,7 +176,7 @@ async function ringRecords(redis: Redis, key: string): Promise<RingRecord[]> {
   const cap = header(5);
   const out: RingRecord[] = [];
   for (let seq = head; seq < tail; seq++) {
-    const off = 168 + (seq % cap) * 31;
+    const off = STATE_LAYOUT.headerBytes + (seq % cap) * STATE_LAYOUT.recordBytes;
     out.push({
       seq,
       token: raw.readUIntLE(off, 6),

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { RateLimiter } from "@llmratelimiter/core";
+import { RateLimiter, STATE_LAYOUT } from "@llmratelimiter/core";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { fifoInversions, type Grant, seqOf, windowViolations } from "./harness/limiters.js";
@@ -52,8 +52,8 @@ function runWorker(config: Record<string, unknown>): Promise<void> {
 
 /** Header of the one-key ring (layout in packages/core/src/lua/lib.lua): live records and capacity. */
 async function ringHeader(redis: Redis, key: string): Promise<{ head: number; tail: number; cap: number } | null> {
-  const raw = await redis.getrangeBuffer(key, 0, 167);
-  if (raw.length < 168) return null;
+  const raw = await redis.getrangeBuffer(key, 0, STATE_LAYOUT.headerBytes - 1);
+  if (raw.length < STATE_LAYOUT.headerBytes) return null;
   return { head: raw.readDoubleLE(8), tail: raw.readDoubleLE(32), cap: raw.readDoubleLE(40) };
 }
 
@@ -67,7 +67,7 @@ async function liveRecordIds(redis: Redis, key: string): Promise<{ live: string[
   let released = 0;
   let hold = 0;
   for (let seq = head; seq < tail; seq++) {
-    const off = 168 + (seq % cap) * 31;
+    const off = STATE_LAYOUT.headerBytes + (seq % cap) * STATE_LAYOUT.recordBytes;
     hold = Math.max(hold, raw.readUIntLE(off + 12, 6));
     if (raw.readUInt8(off + 30) === 1) live.push(`${seq}.${raw.readUIntLE(off, 6)}`);
     else released++;
@@ -236,7 +236,9 @@ describe.skipIf(!hasRedisServerBinary())("soak", () => {
         // records (64 minimum), and the key is that ring plus a header and Redis' own overhead.
         expect(samples.length).toBeGreaterThan(0);
         expect(maxCap).toBeLessThanOrEqual(Math.max(64, 2 * peakLive) * 2);
-        expect(maxKey.keyBytes).toBeLessThanOrEqual(168 + 31 * maxCap + 1024);
+        expect(maxKey.keyBytes).toBeLessThanOrEqual(
+          STATE_LAYOUT.headerBytes + STATE_LAYOUT.recordBytes * maxCap + 1024,
+        );
         expect(maxUsed - baseline).toBeLessThan(32 * 1024 * 1024);
       } finally {
         await observer.close();

@@ -10,6 +10,7 @@ import {
   type RateLimiterOptions,
   RedisStore,
   SCRIPTS,
+  STATE_LAYOUT,
   StoreError,
 } from "@llmratelimiter/core";
 import { Redis } from "ioredis";
@@ -61,6 +62,14 @@ describe("Redis store", () => {
     expect(keys).toEqual([limiter.key]);
     await limiter.close();
     await Promise.allSettled(queued);
+  });
+
+  it("lays its state out as STATE_LAYOUT says (header, then a ring of fixed-size records)", async () => {
+    const limiter = make({ tpm: 1000 });
+    await limiter.acquire({ tokens: 1 });
+    expect(await redis.strlen(limiter.key)).toBe(
+      STATE_LAYOUT.headerBytes + STATE_LAYOUT.initialCapacity * STATE_LAYOUT.recordBytes,
+    );
   });
 
   it("lets the key vanish by itself once every reservation has passed", async () => {

@@ -52,17 +52,22 @@ end
 -- stops at the first that is not), then walks forward dropping the oldest until the request fits. Steps are
 -- amortised O(1): a record is passed again only after such a refund.
 local slot = math.max(now, st.last, st.paused)
-local cursor, WS = st.cursor, { st.WS[1], st.WS[2], st.WS[3], st.WS[4] }
-while cursor > st.head do
+local cursor, WS, backexp = st.cursor, { st.WS[1], st.WS[2], st.WS[3], st.WS[4] }, st.backexp
+while cursor > st.head and slot < backexp do
   local r = rec_get(st, cursor - 1)
-  if r.hold + W <= slot then break end
+  if r.hold + W <= slot then
+    backexp = r.hold + W
+    break
+  end
   add(WS, r.cost, 1)
   cursor = cursor - 1
+  backexp = BIG
 end
 while exceeds(WS, cost, limits) and cursor < st.tail do
   local r = rec_get(st, cursor)
   add(WS, r.cost, -1)
   cursor = cursor + 1
+  backexp = r.hold + W
   if r.hold + W > slot then slot = r.hold + W end
 end
 if exceeds(WS, cost, limits) then
@@ -82,7 +87,7 @@ end
 local rec = { seq = st.tail, token = token, slot = slot, hold = slot, cost = cost }
 rec_set(st, rec)
 st.tail = st.tail + 1
-st.cursor, st.WS = cursor, WS
+st.cursor, st.WS, st.backexp = cursor, WS, backexp
 add(st.WS, cost, 1)
 if slot <= now then
   add(st.U, cost, 1)
@@ -92,6 +97,7 @@ else
 end
 st.last = slot
 if slot > st.lasthold then st.lasthold = slot end
-save(st)
+if st.head == st.tail - 1 then st.headexp = 0 end
 touch(st, now, W)
+save(st)
 return { 1, rec.seq, slot, now, position(rec.seq, slot), st.tail - st.frontier }

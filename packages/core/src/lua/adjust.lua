@@ -41,7 +41,7 @@ local moved = {}
 if delta[1] < 0 or delta[2] < 0 or delta[3] < 0 then
   moved = reslot(st, now, W, limits, tonumber(ARGV[12]))
 end
+touch(st, now, W)
 save(st)
 publish_moves(ARGV[11], now, moved)
-touch(st, now, W)
 return { status, combined, input, output, #moved }

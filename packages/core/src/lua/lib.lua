@@ -2,15 +2,20 @@
 
 State of one limiter = ONE string key (KEYS[1]) so a limiter lives in one Cluster slot and one TTL:
 
-  [header: 21 little-endian doubles = 168 bytes][ring: cap records of 31 bytes]
+  [header: 24 little-endian doubles = 192 bytes][ring: cap records of 31 bytes]
 
-  header  1 version (=2)      2 head      3 frontier   4 cursor    5 tail
+  header  1 version (=3)      2 head      3 frontier   4 cursor    5 tail
           6 cap               7 last (largest slot)    8 paused
           9..12  U  = sums over [head, frontier)   (reservations in the window that ends now)
           13..16 Q  = sums over [frontier, tail)   (waiting reservations, slot > now)
           17..20 WS = sums over [cursor, tail)     (reservations that can still be in the window of a new tail slot)
           21 lasthold (largest hold)
+          22 headexp  when the record at head leaves the window that ends now (0 = unknown)
+          23 backexp  when the record before cursor leaves the window (BIG = unknown)
+          24 expiry   the key's expiry as last set (PEXPIREAT)
   sums are {combined, input, output, requests}
+  22-24 only save Redis calls (a record read or a PEXPIREAT per operation); they never change a result. Anything
+  that moves slots or holds (reslot, pause) resets 22 and 23 to unknown.
 
   record  '<I6I6I6I4I4I4B': token (48-bit client random), slot, hold (epoch ms, store clock),
           input, output, combined (= ceil(input + burndown * output)), requests (1 live, 0 released)
@@ -29,12 +34,13 @@ Invariants (the algorithm's whole correctness argument):
   * a reservation counts in every window (t - W, t] with slot <= t < hold + W.
 ]]
 
-local HDR = 168
+local HDR = 192
 local REC = 31
 local RECFMT = '<I6I6I6I4I4I4B'
-local HDRFMT = '<ddddddddddddddddddddd'
+local HDRFMT = '<dddddddddddddddddddddddd'
+local BIG = 1e15
 local MINCAP = 64
-local VERSION = 2
+local VERSION = 3
 
 local KEY = KEYS[1]
 
@@ -45,6 +51,7 @@ end
 
 local function fresh()
   return { head = 0, frontier = 0, cursor = 0, tail = 0, cap = 0, last = 0, paused = 0, lasthold = 0,
+           headexp = 0, backexp = BIG, expiry = 0,
            U = { 0, 0, 0, 0 }, Q = { 0, 0, 0, 0 }, WS = { 0, 0, 0, 0 }, exists = false }
 end
 
@@ -56,13 +63,14 @@ local function load()
   if h[1] ~= VERSION then error({ err = 'LLMRL_FOREIGN key ' .. KEY .. ' holds state version ' .. tostring(h[1]) }) end
   return { head = h[2], frontier = h[3], cursor = h[4], tail = h[5], cap = h[6], last = h[7], paused = h[8],
            U = { h[9], h[10], h[11], h[12] }, Q = { h[13], h[14], h[15], h[16] },
-           WS = { h[17], h[18], h[19], h[20] }, lasthold = h[21], exists = true }
+           WS = { h[17], h[18], h[19], h[20] }, lasthold = h[21], headexp = h[22], backexp = h[23],
+           expiry = h[24], exists = true }
 end
 
 local function pack_header(st)
   return struct.pack(HDRFMT, VERSION, st.head, st.frontier, st.cursor, st.tail, st.cap, st.last, st.paused,
     st.U[1], st.U[2], st.U[3], st.U[4], st.Q[1], st.Q[2], st.Q[3], st.Q[4],
-    st.WS[1], st.WS[2], st.WS[3], st.WS[4], st.lasthold)
+    st.WS[1], st.WS[2], st.WS[3], st.WS[4], st.lasthold, st.headexp, st.backexp, st.expiry)
 end
 
 local function save(st)
@@ -112,6 +120,7 @@ local function resize(st, newcap)
   for i = 0, newcap - 1 do body[i + 1] = live[i] or zero end
   st.cap = newcap
   st.exists = true
+  st.expiry = 0 -- SET dropped the TTL
   redis.call('SET', KEY, pack_header(st) .. table.concat(body))
 end
 
@@ -122,14 +131,23 @@ local function advance(st, now, W)
     -- everything expired: O(1) reset instead of walking a long idle backlog
     st.head, st.frontier, st.cursor = st.tail, st.tail, st.tail
     st.U, st.Q, st.WS = { 0, 0, 0, 0 }, { 0, 0, 0, 0 }, { 0, 0, 0, 0 }
+    st.headexp, st.backexp = 0, 0
     return
   end
-  while st.head < st.tail do
+  while st.head < st.tail and now >= st.headexp do
     local r = rec_get(st, st.head)
-    if r.hold + W > now then break end
+    if r.hold + W > now then
+      st.headexp = r.hold + W
+      break
+    end
     if st.head >= st.frontier then add(st.Q, r.cost, -1); st.frontier = st.head + 1 else add(st.U, r.cost, -1) end
-    if st.head >= st.cursor then add(st.WS, r.cost, -1); st.cursor = st.head + 1 end
+    if st.head >= st.cursor then
+      add(st.WS, r.cost, -1)
+      st.cursor = st.head + 1
+      st.backexp = r.hold + W
+    end
     st.head = st.head + 1
+    st.headexp = 0
   end
   if st.last <= now then
     add(st.U, st.Q, 1)
@@ -180,6 +198,7 @@ local function reslot(st, now, W, limits, max_moves)
     else
       r.slot, r.hold = t, t
       rec_set(st, r)
+      st.headexp, st.backexp = 0, BIG
       moved[#moved + 1] = { r, t }
       if i == st.tail - 1 then st.last = t end
     end
@@ -203,10 +222,15 @@ local function publish_moves(channel, now, moved)
   redis.call('PUBLISH', channel, table.concat(parts, ' '))
 end
 
--- The key outlives the furthest reservation plus one window, so no waiter ever loses its state.
+-- The key outlives the furthest reservation plus one window, so no waiter ever loses its state. The expiry is
+-- pushed half a window (at most 5 s) further than needed so that it is renewed now and then, not on every call. Call it
+-- before save(): the expiry it sets is part of the header.
 local function touch(st, now, W)
-  local horizon = math.max(st.lasthold, st.paused)
-  redis.call('PEXPIRE', KEY, math.max(horizon - now, 0) + W + 1000)
+  local needed = math.max(st.lasthold, st.paused, now) + W + 1000
+  if st.expiry < needed then
+    st.expiry = needed + math.min(W / 2, 5000)
+    redis.call('PEXPIREAT', KEY, st.expiry)
+  end
 end
 
 local function shrink_if_sparse(st)

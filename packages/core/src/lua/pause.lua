@@ -31,9 +31,12 @@ while s < st.tail do
   moved[#moved + 1] = { r, untilms }
   s = s + 1
 end
-if #moved > 0 and untilms > st.lasthold then st.lasthold = untilms end
+if #moved > 0 then
+  if untilms > st.lasthold then st.lasthold = untilms end
+  st.headexp, st.backexp = 0, BIG
+end
 if not st.exists then resize(st, MINCAP) end
+touch(st, now, W)
 save(st)
 publish_moves(ARGV[3], now, moved)
-touch(st, now, W)
 return { untilms, now, #moved }

@@ -26,7 +26,7 @@ if r.cost[4] == 0 then return { 5, 0 } end
 
 set_cost(st, r, { 0, 0, 0, 0 })
 local moved = reslot(st, now, W, limits, tonumber(ARGV[9]))
+touch(st, now, W)
 save(st)
 publish_moves(ARGV[8], now, moved)
-touch(st, now, W)
 return { 1, #moved }

@@ -38,6 +38,13 @@ export const SCRIPTS = {
   peek: script("peek", peekLua),
 } as const;
 
+/**
+ * The byte layout of a limiter's state string (see src/lua/lib.lua, which is the authority): a header of
+ * little-endian doubles, then a ring of fixed-size records. Exported for tools and tests that inspect the key;
+ * test/redis-store checks it against a real key.
+ */
+export const STATE_LAYOUT = Object.freeze({ headerBytes: 192, recordBytes: 31, initialCapacity: 64 });
+
 /** How many of the newest records a resent acquire looks through for its own token. */
 export const RETRY_SCAN = 20_000;
 
