@@ -130,7 +130,7 @@ describe.skipIf(!hasTlsRedis())("TLS (rediss://)", () => {
 });
 
 /** Everything the limiter runs: its scripts' commands, EVAL for NOSCRIPT, and pub/sub for moved waiters. */
-const REQUIRED = ["evalsha", "eval", "time", "get", "set", "getrange", "setrange", "pexpire", "publish", "subscribe"];
+const REQUIRED = ["evalsha", "eval", "time", "get", "set", "getrange", "setrange", "pexpireat", "publish", "subscribe"];
 /** Not needed to work correctly: UNSUBSCRIBE failures are ignored; INFO is only ioredis' ready check. */
 const RECOMMENDED = ["unsubscribe", "info"];
 const aclRules = (commands: string[], prefix = "llmrl") => [
