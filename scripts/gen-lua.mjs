@@ -6,8 +6,47 @@ import { join } from "node:path";
 
 const dir = new URL("../packages/core/src/lua/", import.meta.url).pathname;
 const out = join(dir, "scripts.generated.ts");
+// Redis runs a script's body on every call, so each `local function` in it is a closure created per call: an
+// included library keeps only the functions the script uses (directly or through each other).
 const include = (src) =>
-  src.replace(/^--@include ([\w.-]+)$/gm, (_, name) => readFileSync(join(dir, name), "utf8").trimEnd());
+  src.replace(/^--@include ([\w.-]+)$/gm, (_, name) => {
+    const lib = readFileSync(join(dir, name), "utf8").trimEnd();
+    return treeShake(lib, src.replace(/^--@include .*$/gm, ""));
+  });
+
+/** Splits lib into top-level function blocks (with the comment lines right above them) and the rest. */
+function treeShake(lib, user) {
+  const lines = lib.split("\n");
+  const blocks = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^local function (\w+)\(/.exec(lines[i]);
+    if (!m) continue;
+    let start = i;
+    while (start > 0 && lines[start - 1].startsWith("--")) start--;
+    let end = i;
+    if (!/\bend$/.test(lines[i])) while (lines[end] !== "end") end++;
+    blocks.push({ name: m[1], start, end, text: lines.slice(start, end + 1).join("\n") });
+    i = end;
+  }
+  const used = new Set();
+  let text = user;
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const b of blocks) {
+      if (!used.has(b.name) && new RegExp(`\\b${b.name}\\b`).test(text)) {
+        used.add(b.name);
+        text += `\n${b.text}`;
+        grew = true;
+      }
+    }
+  }
+  const drop = new Set();
+  for (const b of blocks) if (!used.has(b.name)) for (let k = b.start; k <= b.end; k++) drop.add(k);
+  return lines
+    .filter((_, k) => !drop.has(k))
+    .join("\n")
+    .replace(/\n{3,}/g, "\n\n");
+}
 
 const names = readdirSync(dir)
   .filter((f) => f.endsWith(".lua") && f !== "lib.lua")

@@ -38,7 +38,7 @@ export {
 } from "./redis/node-redis.js";
 export { backoffDelay, isRetryable } from "./retry.js";
 export { MemoryStore, type MemoryStoreOptions } from "./store/memory-store.js";
-export { RedisStore, SCRIPTS, STATE_LAYOUT } from "./store/redis-store.js";
+export { MAX_BATCH, RedisStore, SCRIPTS, STATE_LAYOUT } from "./store/redis-store.js";
 export type {
   LimiterSpec,
   MoveNotice,

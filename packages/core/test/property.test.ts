@@ -21,7 +21,8 @@ const op = fc.record({
   /** what happens after the slot: keep, refund to a fraction, release, or abort while queued */
   after: fc.constantFrom("keep", "refund", "release", "abort"),
   refund: fc.double({ min: 0, max: 1, noNaN: true }),
-  delayMs: fc.integer({ min: 0, max: 30 }),
+  /** 0 often: acquires started in the same tick share one script call on the Redis store */
+  delayMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
 });
 
 const limitsArb = fc.record({

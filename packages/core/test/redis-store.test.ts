@@ -6,12 +6,15 @@
 import { randomUUID } from "node:crypto";
 import {
   ioredisAdapter,
+  MAX_BATCH,
+  QueueFullError,
   RateLimiter,
   type RateLimiterOptions,
   RedisStore,
   SCRIPTS,
   STATE_LAYOUT,
   StoreError,
+  WaitTimeoutError,
 } from "@llmratelimiter/core";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -181,5 +184,107 @@ describe("Redis store", () => {
     await new Promise((r) => setTimeout(r, 100));
     const clientsAfter = Number(/connected_clients:(\d+)/.exec(await redis.info("clients"))?.[1]);
     expect(clientsAfter).toBeLessThan(clientsBefore);
+  });
+});
+
+describe("batched acquires (one script call for the acquires a process makes in the same tick)", () => {
+  it("sends them in one call and places them in call order, exactly as separate calls would", async () => {
+    const limiter = make({ tpm: 1000, windowSeconds: 0.3 });
+    await limiter.acquire({ tokens: 1 }); // scripts cached, subscription open
+    await limiter.release((await limiter.acquire({ tokens: 1 })).recordId);
+    const before = await commandCalls();
+    const results = await Promise.all(Array.from({ length: 7 }, () => limiter.acquire({ tokens: 300 })));
+    const after = await commandCalls();
+    expect(after.evalsha - before.evalsha).toBe(1);
+    const seqs = results.map((r) => Number(r.recordId.split(".")[0]));
+    expect(seqs).toEqual(seqs.map((_, k) => seqs[0]! + k));
+    // 1 + 300 × 3 fit the first window; each later trio waits for the window of the one three places ahead
+    expect(results.map((r) => r.queuePosition)).toEqual([0, 0, 0, 0, 1, 2, 3]);
+    const slots = results.map((r) => r.slotTime);
+    for (let k = 3; k < 7; k++) expect(slots[k]! - slots[k - 3]!).toBeGreaterThanOrEqual(300);
+    expect(slots[4]).toBe(slots[3]! + (slots[1]! - slots[0]!));
+  });
+
+  it("gives each request of a call its own outcome: reserved, wait timeout, queue full", async () => {
+    const limiter = make({ rpm: 2, windowSeconds: 0.3, maxQueueDepth: 1 });
+    await limiter.release((await limiter.acquire({ tokens: 1 })).recordId);
+    const before = await commandCalls();
+    const settled = await Promise.allSettled([
+      limiter.acquire({ tokens: 1 }), // starts now
+      limiter.acquire({ tokens: 1 }), // starts now
+      limiter.acquire({ tokens: 1, maxWaitMs: 0 }), // would wait: WaitTimeoutError, reserves nothing
+      limiter.acquire({ tokens: 1 }), // waits one window, first in the queue
+      limiter.acquire({ tokens: 1 }), // one already waiting: QueueFullError
+    ]);
+    const after = await commandCalls();
+    expect(after.evalsha - before.evalsha).toBe(1);
+    expect(settled.map((s) => s.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled", "rejected"]);
+    const [a, b, timeout, c, full] = settled;
+    expect((timeout as PromiseRejectedResult).reason).toBeInstanceOf(WaitTimeoutError);
+    expect((full as PromiseRejectedResult).reason).toBeInstanceOf(QueueFullError);
+    const slot = (s: PromiseSettledResult<{ slotTime: number }> | undefined) =>
+      (s as PromiseFulfilledResult<{ slotTime: number }>).value.slotTime;
+    expect(slot(c) - slot(a)).toBeGreaterThanOrEqual(300);
+    expect(slot(b)).toBe(slot(a));
+    // the timed-out request reserved nothing: the one after it is first in the queue
+    expect((c as PromiseFulfilledResult<{ queuePosition: number }>).value.queuePosition).toBe(0);
+  });
+
+  it("splits a larger burst into calls of at most MAX_BATCH", async () => {
+    const limiter = make({ tpm: 1_000_000 });
+    await limiter.acquire({ tokens: 1 });
+    const before = await commandCalls();
+    const n = 2 * MAX_BATCH + 5;
+    const results = await Promise.all(Array.from({ length: n }, () => limiter.acquire({ tokens: 1 })));
+    const after = await commandCalls();
+    expect(after.evalsha - before.evalsha).toBe(3);
+    expect(new Set(results.map((r) => r.recordId)).size).toBe(n);
+    expect((await limiter.status()).requestsUsed).toBe(n + 1);
+  });
+
+  it("writes a call's records where the ring wraps and where it has to grow, each findable by its id", async () => {
+    const limiter = make({ tpm: 1_000_000_000, windowSeconds: 0.2 });
+    // 50 records, then let them leave the window: the ring (64) now starts at seq 50
+    for (let k = 0; k < 50; k++) await limiter.acquire({ tokens: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    const wrapped = await Promise.all(Array.from({ length: 40 }, () => limiter.acquire({ tokens: 2 })));
+    expect(await redis.strlen(limiter.key)).toBe(STATE_LAYOUT.headerBytes + 64 * STATE_LAYOUT.recordBytes);
+    const grown = await Promise.all(Array.from({ length: 60 }, () => limiter.acquire({ tokens: 3 })));
+    expect(await redis.strlen(limiter.key)).toBe(STATE_LAYOUT.headerBytes + 128 * STATE_LAYOUT.recordBytes);
+    const all = [...wrapped, ...grown];
+    expect(Math.min(...all.map((r) => Number(r.recordId.split(".")[0])))).toBe(50);
+    // adjust reads each record back by seq and checks its token: a record written at the wrong offset is "unknown"
+    const adjusted = await Promise.all(all.map((r) => limiter.adjust(r.recordId, { actualInput: 5 })));
+    expect(adjusted.map((a) => a.status)).toEqual(all.map(() => "adjusted"));
+    expect((await limiter.status()).tokensUsed).toBe(5 * all.length);
+  });
+
+  it("deduplicates resends inside a call, next to new requests", async () => {
+    const store = new RedisStore(ioredisAdapter(redis));
+    const key = `{batch-dedup-${randomUUID()}}:state`;
+    const spec = { key, channel: "", windowMs: 60_000, limits: [1000, 0, 0, 0] as const, burndownRate: 1 };
+    const args = (token: number, retry: boolean) => ({
+      token,
+      input: 100,
+      output: 0,
+      combined: 100,
+      maxWaitMs: -1,
+      maxQueue: -1,
+      retry,
+    });
+    const first = await Promise.all([store.acquire(spec, args(11, false)), store.acquire(spec, args(12, false))]);
+    const again = await Promise.all([
+      store.acquire(spec, args(12, true)),
+      store.acquire(spec, args(13, true)), // a resend whose first attempt never arrived: reserved now
+      store.acquire(spec, args(11, true)),
+    ]);
+    expect(first.map((r) => r.kind)).toEqual(["reserved", "reserved"]);
+    expect(again.map((r) => r.kind)).toEqual(["duplicate", "reserved", "duplicate"]);
+    const seq = (r: (typeof again)[number]) => ("seq" in r ? r.seq : -1);
+    expect(seq(again[0]!)).toBe(seq(first[1]!));
+    expect(seq(again[2]!)).toBe(seq(first[0]!));
+    expect(seq(again[1]!)).toBe(seq(first[1]!) + 1);
+    expect((await store.status(spec)).used[0]).toBe(300);
+    await redis.del(key);
   });
 });

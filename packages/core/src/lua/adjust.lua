@@ -17,31 +17,25 @@ Returns {status, combined, input, output, moved}
 --@include lib.lua
 
 local seq, token = tonumber(ARGV[1]), tonumber(ARGV[2])
-local W = tonumber(ARGV[10])
-local limits = { tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]) }
+L1, L2, L3, L4 = limit(ARGV[6]), limit(ARGV[7]), limit(ARGV[8]), limit(ARGV[9])
+W = tonumber(ARGV[10])
 
 local now = store_now()
-local st = load()
-advance(st, now, W)
-
-local r, why = find(st, seq, token)
-if not r then return { why == 'expired' and 3 or 4, 0, 0, 0, 0 } end
-if r.cost[4] == 0 then return { 5, 0, 0, 0, 0 } end
-
-local input = tonumber(ARGV[3])
-local output = tonumber(ARGV[4])
-if input < 0 then input = r.cost[2] end
-if output < 0 then output = r.cost[3] end
+load()
+advance(now)
+local found, slot, hold, i0, o0, c0, r0 = find(seq, token)
+if found ~= 0 then return { found, 0, 0, 0, 0 } end
+if r0 == 0 then return { 5, 0, 0, 0, 0 } end
+local input, output = tonumber(ARGV[3]), tonumber(ARGV[4])
+if input < 0 then input = i0 end
+if output < 0 then output = o0 end
 local combined = math.ceil(input + tonumber(ARGV[5]) * output)
-local delta = set_cost(st, r, { combined, input, output, 1 })
-
+local dc, di, dout = set_cost(seq, token, slot, hold, c0, i0, o0, r0, combined, input, output, 1)
 local status = 2
-if delta[1] ~= 0 or delta[2] ~= 0 or delta[3] ~= 0 then status = 1 end
+if dc ~= 0 or di ~= 0 or dout ~= 0 then status = 1 end
 local moved = {}
-if delta[1] < 0 or delta[2] < 0 or delta[3] < 0 then
-  moved = reslot(st, now, W, limits, tonumber(ARGV[12]))
-end
-touch(st, now, W)
-save(st)
+if dc < 0 or di < 0 or dout < 0 then moved = reslot(now, tonumber(ARGV[12])) end
+touch(now)
+save()
 publish_moves(ARGV[11], now, moved)
 return { status, combined, input, output, #moved }

@@ -1,4 +1,5 @@
---[[ lib.lua — shared by every script (inlined by scripts/gen-lua.mjs at "--@include lib.lua").
+--[[ lib.lua — shared by every script (inlined by scripts/gen-lua.mjs at "--@include lib.lua"; the generator keeps
+only the functions a script uses, since Redis creates every `local function` afresh on each call).
 
 State of one limiter = ONE string key (KEYS[1]) so a limiter lives in one Cluster slot and one TTL:
 
@@ -27,6 +28,9 @@ State of one limiter = ONE string key (KEYS[1]) so a limiter lives in one Cluste
   (slot and hold both): its process hears of it by pub/sub, and a process whose subscriber reconnected while it
   waited asks the store (peek.lua) before it starts, so no start is ever later than the store assumes.
 
+Cost: a script runs on every acquire, so it avoids what Lua charges for: the header lives in one flat array `h`
+(indexes below), a record travels as multiple return values, never as a table, and running sums are updated in place.
+
 Invariants (the algorithm's whole correctness argument):
   * slots and holds never decrease with seq (FIFO), so "expired at t" (hold + W <= t) is a prefix and
     "waiting at t" (slot > t) a suffix;
@@ -41,131 +45,195 @@ local HDRFMT = '<dddddddddddddddddddddddd'
 local BIG = 1e15
 local MINCAP = 64
 local VERSION = 3
+local STEP_BUDGET = 1024 -- record reads one reslot may spend
+local MOVE_GUARD = 100  -- ms: waiters starting sooner than this are not moved (see reslot)
+-- header fields: indexes into h; a sum is h[U + d], d = 1 combined, 2 input, 3 output, 4 requests
+local HEAD, FRONTIER, CURSOR, TAIL, CAP, LAST, PAUSED = 2, 3, 4, 5, 6, 7, 8
+local U, Q, WS = 8, 12, 16
+local LASTHOLD, HEADEXP, BACKEXP, EXPIRY = 21, 22, 23, 24
 
 local KEY = KEYS[1]
+local h               -- the header, from load()
+local exists = false  -- whether the key holds state (false: h is a fresh header)
+local resized = false -- resize() rewrote the key this call
+local W = 0           -- window ms; each script sets it from its ARGV
+local L1, L2, L3, L4 = 0, 0, 0, 0 -- limits combined, input, output, requests; set with limit(), math.huge = none
+-- Records an acquire appended in this call, packed, not yet written: seq pend_from + k - 1 is pend[k]. Written in
+-- one SETRANGE at the end (they are contiguous in the ring); rec() reads them from here meanwhile.
+local pend, pend_from = nil, 0
+
+local function limit(v)
+  local n = tonumber(v)
+  if n > 0 then return n end
+  return math.huge
+end
 
 local function store_now()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local function fresh()
-  return { head = 0, frontier = 0, cursor = 0, tail = 0, cap = 0, last = 0, paused = 0, lasthold = 0,
-           headexp = 0, backexp = BIG, expiry = 0,
-           U = { 0, 0, 0, 0 }, Q = { 0, 0, 0, 0 }, WS = { 0, 0, 0, 0 }, exists = false }
-end
-
 local function load()
   local raw = redis.call('GETRANGE', KEY, 0, HDR - 1)
-  if raw == '' then return fresh() end
-  if #raw < HDR then error({ err = 'LLMRL_FOREIGN key ' .. KEY .. ' does not hold llmratelimiter state' }) end
-  local h = { struct.unpack(HDRFMT, raw) }
-  if h[1] ~= VERSION then error({ err = 'LLMRL_FOREIGN key ' .. KEY .. ' holds state version ' .. tostring(h[1]) }) end
-  return { head = h[2], frontier = h[3], cursor = h[4], tail = h[5], cap = h[6], last = h[7], paused = h[8],
-           U = { h[9], h[10], h[11], h[12] }, Q = { h[13], h[14], h[15], h[16] },
-           WS = { h[17], h[18], h[19], h[20] }, lasthold = h[21], headexp = h[22], backexp = h[23],
-           expiry = h[24], exists = true }
-end
-
-local function pack_header(st)
-  return struct.pack(HDRFMT, VERSION, st.head, st.frontier, st.cursor, st.tail, st.cap, st.last, st.paused,
-    st.U[1], st.U[2], st.U[3], st.U[4], st.Q[1], st.Q[2], st.Q[3], st.Q[4],
-    st.WS[1], st.WS[2], st.WS[3], st.WS[4], st.lasthold, st.headexp, st.backexp, st.expiry)
-end
-
-local function save(st)
-  redis.call('SETRANGE', KEY, 0, pack_header(st))
-end
-
-local function offset(st, seq)
-  return HDR + (seq % st.cap) * REC
-end
-
-local function rec_get(st, seq)
-  local off = offset(st, seq)
-  local tok, slot, hold, i, o, c, r = struct.unpack(RECFMT, redis.call('GETRANGE', KEY, off, off + REC - 1))
-  return { seq = seq, token = tok, slot = slot, hold = hold, cost = { c, i, o, r } }
-end
-
-local function rec_set(st, rec)
-  redis.call('SETRANGE', KEY, offset(st, rec.seq),
-    struct.pack(RECFMT, rec.token, rec.slot, rec.hold, rec.cost[2], rec.cost[3], rec.cost[1], rec.cost[4]))
-end
-
-local function add(sums, cost, sign)
-  for d = 1, 4 do sums[d] = sums[d] + sign * cost[d] end
-end
-
--- true when sums + cost breaks a configured limit (limit 0 = not configured)
-local function exceeds(sums, cost, limits)
-  for d = 1, 4 do
-    if limits[d] > 0 and sums[d] + cost[d] > limits[d] then return true end
+  if raw == '' then
+    h = { VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, BIG, 0 }
+    exists = false
+    return
   end
-  return false
+  if #raw < HDR then error({ err = 'LLMRL_FOREIGN key ' .. KEY .. ' does not hold llmratelimiter state' }) end
+  h = { struct.unpack(HDRFMT, raw) }
+  if h[1] ~= VERSION then error({ err = 'LLMRL_FOREIGN key ' .. KEY .. ' holds state version ' .. tostring(h[1]) }) end
+  exists = true
 end
 
--- Rewrites the ring with room for newcap records (grow on full, shrink when mostly empty).
--- O(live records), and it only runs after the ring doubled or emptied, so amortised O(1).
-local function resize(st, newcap)
-  local body = {}
+local function save()
+  redis.call('SETRANGE', KEY, 0, struct.pack(HDRFMT, unpack(h, 1, 24)))
+end
+
+-- Record seq: token, slot, hold, input, output, combined, requests (then unpack's position; ignore it).
+local function rec(seq)
+  if pend and seq >= pend_from then return struct.unpack(RECFMT, pend[seq - pend_from + 1]) end
+  local off = HDR + (seq % h[CAP]) * REC
+  return struct.unpack(RECFMT, redis.call('GETRANGE', KEY, off, off + REC - 1))
+end
+
+local function rec_put(seq, tok, slot, hold, i, o, c, r)
+  redis.call('SETRANGE', KEY, HDR + (seq % h[CAP]) * REC, struct.pack(RECFMT, tok, slot, hold, i, o, c, r))
+end
+
+local function add(base, sign, c, i, o, r)
+  h[base + 1] = h[base + 1] + sign * c
+  h[base + 2] = h[base + 2] + sign * i
+  h[base + 3] = h[base + 3] + sign * o
+  h[base + 4] = h[base + 4] + sign * r
+end
+
+-- true when sums s1..s4 plus a cost break a limit
+local function over(s1, s2, s3, s4, c, i, o, r)
+  return s1 + c > L1 or s2 + i > L2 or s3 + o > L3 or s4 + r > L4
+end
+
+-- Rewrites the ring with room for newcap records (grow when full, shrink when mostly empty).
+-- O(live records), and it only runs after the ring doubled or emptied, so amortised O(1). Never with pend in use.
+local function resize(newcap)
   local zero = string.rep('\0', REC)
   local live = {}
-  if st.exists and st.cap > 0 then
+  if exists and h[CAP] > 0 then
     local raw = redis.call('GET', KEY)
-    for s = st.head, st.tail - 1 do
-      local off = HDR + (s % st.cap) * REC
+    local cap = h[CAP]
+    for s = h[HEAD], h[TAIL] - 1 do
+      local off = HDR + (s % cap) * REC
       live[s % newcap] = string.sub(raw, off + 1, off + REC)
     end
   end
-  for i = 0, newcap - 1 do body[i + 1] = live[i] or zero end
-  st.cap = newcap
-  st.exists = true
-  st.expiry = 0 -- SET dropped the TTL
-  redis.call('SET', KEY, pack_header(st) .. table.concat(body))
+  local body = {}
+  for k = 0, newcap - 1 do body[k + 1] = live[k] or zero end
+  h[CAP] = newcap
+  h[EXPIRY] = 0 -- SET drops the TTL
+  exists, resized = true, true
+  redis.call('SET', KEY, struct.pack(HDRFMT, unpack(h, 1, 24)) .. table.concat(body))
+end
+
+-- Room for n more records: a ring too small doubles, one mostly empty shrinks.
+local function ensure_room(n)
+  local live, cap = h[TAIL] - h[HEAD], h[CAP]
+  local newcap = cap
+  if not exists or live + n > cap then
+    newcap = math.max(MINCAP, cap * 2)
+    while newcap < live + n do newcap = newcap * 2 end
+  elseif cap > MINCAP and live * 8 < cap then
+    newcap = MINCAP
+    while newcap < live * 2 or newcap < live + n do newcap = newcap * 2 end
+  end
+  if newcap ~= cap or not exists then resize(newcap) end
+end
+
+-- Waiters whose slot has come have started: their cost moves from the queue into the window that ends now.
+local function admit_due(now)
+  local tail = h[TAIL]
+  while h[FRONTIER] < tail do
+    local f = h[FRONTIER]
+    local _, slot, _, i, o, c, r = rec(f)
+    if slot > now then break end
+    add(Q, -1, c, i, o, r)
+    add(U, 1, c, i, o, r)
+    h[FRONTIER] = f + 1
+  end
 end
 
 -- Brings head (window ending now) and frontier (admitted by now) up to the store clock.
-local function advance(st, now, W)
-  if st.tail == st.head then return end
-  if st.lasthold + W <= now then
+local function advance(now)
+  local tail = h[TAIL]
+  if tail == h[HEAD] then return end
+  if h[LASTHOLD] + W <= now then
     -- everything expired: O(1) reset instead of walking a long idle backlog
-    st.head, st.frontier, st.cursor = st.tail, st.tail, st.tail
-    st.U, st.Q, st.WS = { 0, 0, 0, 0 }, { 0, 0, 0, 0 }, { 0, 0, 0, 0 }
-    st.headexp, st.backexp = 0, 0
+    h[HEAD], h[FRONTIER], h[CURSOR] = tail, tail, tail
+    for k = U + 1, WS + 4 do h[k] = 0 end
+    h[HEADEXP], h[BACKEXP] = 0, 0
     return
   end
-  while st.head < st.tail and now >= st.headexp do
-    local r = rec_get(st, st.head)
-    if r.hold + W > now then
-      st.headexp = r.hold + W
+  while h[HEAD] < tail and now >= h[HEADEXP] do
+    local head = h[HEAD]
+    local _, _, hold, i, o, c, r = rec(head)
+    if hold + W > now then
+      h[HEADEXP] = hold + W
       break
     end
-    if st.head >= st.frontier then add(st.Q, r.cost, -1); st.frontier = st.head + 1 else add(st.U, r.cost, -1) end
-    if st.head >= st.cursor then
-      add(st.WS, r.cost, -1)
-      st.cursor = st.head + 1
-      st.backexp = r.hold + W
+    if head >= h[FRONTIER] then
+      add(Q, -1, c, i, o, r)
+      h[FRONTIER] = head + 1
+    else
+      add(U, -1, c, i, o, r)
     end
-    st.head = st.head + 1
-    st.headexp = 0
+    if head >= h[CURSOR] then
+      add(WS, -1, c, i, o, r)
+      h[CURSOR] = head + 1
+      h[BACKEXP] = hold + W
+    end
+    h[HEAD] = head + 1
+    h[HEADEXP] = 0
   end
-  if st.last <= now then
-    add(st.U, st.Q, 1)
-    st.Q = { 0, 0, 0, 0 }
-    st.frontier = st.tail
-  else
-    while st.frontier < st.tail do
-      local r = rec_get(st, st.frontier)
-      if r.slot > now then break end
-      add(st.Q, r.cost, -1); add(st.U, r.cost, 1)
-      st.frontier = st.frontier + 1
+  if h[FRONTIER] == tail then return end
+  if h[LAST] <= now then
+    for d = 1, 4 do
+      h[U + d] = h[U + d] + h[Q + d]
+      h[Q + d] = 0
     end
+    h[FRONTIER] = tail
+  else
+    admit_due(now)
   end
 end
 
-local function fmt(n) return string.format('%.0f', n) end
+-- The key outlives the furthest reservation plus one window, so no waiter ever loses its state. The expiry is
+-- pushed half a window (at most 5 s) further than needed so that it is renewed now and then, not on every call.
+-- Call it before save(): the expiry it sets is part of the header.
+local function touch(now)
+  local needed = math.max(h[LASTHOLD], h[PAUSED], now) + W + 1000
+  if h[EXPIRY] < needed then
+    h[EXPIRY] = math.floor(needed + math.min(W / 2, 5000))
+    redis.call('PEXPIREAT', KEY, h[EXPIRY])
+  end
+end
 
-local function record_id(rec) return fmt(rec.seq) .. '.' .. fmt(rec.token) end
+-- Locates a caller's record: 0 and its fields (as rec), or 3 (window passed) or 4 (no such record).
+local function find(seq, token)
+  if not exists or seq < h[HEAD] then return 3 end
+  if seq >= h[TAIL] or seq < 0 then return 4 end
+  local tok, slot, hold, i, o, c, r = rec(seq)
+  if tok ~= token then return 4 end
+  return 0, slot, hold, i, o, c, r
+end
+
+-- Gives a live record the cost c, i, o, r (was c0, i0, o0, r0), keeping every running sum in step; returns the
+-- combined, input and output deltas.
+local function set_cost(seq, tok, slot, hold, c0, i0, o0, r0, c, i, o, r)
+  local dc, di, dout, dr = c - c0, i - i0, o - o0, r - r0
+  if seq < h[FRONTIER] then add(U, 1, dc, di, dout, dr) else add(Q, 1, dc, di, dout, dr) end
+  if seq >= h[CURSOR] then add(WS, 1, dc, di, dout, dr) end
+  rec_put(seq, tok, slot, hold, i, o, c, r)
+  return dc, di, dout
+end
 
 -- Capacity came back (refund or release): the queue's slots were computed before it, so they are now too late.
 -- Re-run the slot walk over the first waiters, in FIFO order, exactly as acquire would place them now: the walk
@@ -175,88 +243,48 @@ local function record_id(rec) return fmt(rec.seq) .. '.' .. fmt(rec.token) end
 -- max_moves waiters and STEP_BUDGET record reads: later waiters keep their (later, still valid) slots.
 -- A waiter whose slot is less than MOVE_GUARD ms away is not moved: its timer could fire before the notice
 -- arrives, and it would start later than the store assumes; so FIFO keeps everyone behind it in place too.
-local STEP_BUDGET = 1024
-local MOVE_GUARD = 100
-local function reslot(st, now, W, limits, max_moves)
+-- Returns the moves as { seq, token, new slot } triples.
+local function reslot(now, max_moves)
   local moved = {}
-  local t = math.max(now, st.paused)
-  local p, S = st.head, { st.U[1], st.U[2], st.U[3], st.U[4] }
+  local t = math.max(now, h[PAUSED])
+  local p, s1, s2, s3, s4 = h[HEAD], h[U + 1], h[U + 2], h[U + 3], h[U + 4]
   local steps = 0
-  local i = st.frontier
-  while i < st.tail and #moved < max_moves and steps < STEP_BUDGET do
-    local r = rec_get(st, i)
+  local tail = h[TAIL]
+  local k = h[FRONTIER]
+  while k < tail and #moved < max_moves and steps < STEP_BUDGET do
+    local tok, slot, hold, i, o, c, r = rec(k)
     steps = steps + 1
-    while exceeds(S, r.cost, limits) and p < i do
-      local q = rec_get(st, p)
-      add(S, q.cost, -1)
+    while p < k and over(s1, s2, s3, s4, c, i, o, r) do
+      local _, _, qhold, qi, qo, qc, qr = rec(p)
+      s1, s2, s3, s4 = s1 - qc, s2 - qi, s3 - qo, s4 - qr
       p = p + 1
       steps = steps + 1
-      if q.hold + W > t then t = q.hold + W end
+      if qhold + W > t then t = qhold + W end
     end
-    if exceeds(S, r.cost, limits) or t >= r.slot or r.slot - now < MOVE_GUARD then
-      if r.slot > t then t = r.slot end
+    if over(s1, s2, s3, s4, c, i, o, r) or t >= slot or slot - now < MOVE_GUARD then
+      if slot > t then t = slot end
     else
-      r.slot, r.hold = t, t
-      rec_set(st, r)
-      st.headexp, st.backexp = 0, BIG
-      moved[#moved + 1] = { r, t }
-      if i == st.tail - 1 then st.last = t end
+      rec_put(k, tok, t, t, i, o, c, r)
+      h[HEADEXP], h[BACKEXP] = 0, BIG
+      moved[#moved + 1] = { k, tok, t }
+      if k == tail - 1 then h[LAST] = t end
     end
-    add(S, r.cost, 1)
-    i = i + 1
+    s1, s2, s3, s4 = s1 + c, s2 + i, s3 + o, s4 + r
+    k = k + 1
   end
-  -- moved waiters whose slot is now have started: move them from the queue into the window that ends now
-  while st.frontier < st.tail do
-    local r = rec_get(st, st.frontier)
-    if r.slot > now then break end
-    add(st.Q, r.cost, -1); add(st.U, r.cost, 1)
-    st.frontier = st.frontier + 1
-  end
+  admit_due(now) -- moved waiters whose slot is now have started
   return moved
 end
 
+local function fmt(n) return string.format('%.0f', n) end
+
+-- One message for all the waiters a call moved: "m <now> <seq>.<token>@<slot> ...".
 local function publish_moves(channel, now, moved)
   if #moved == 0 or channel == '' then return end
   local parts = { 'm', fmt(now) }
-  for k = 1, #moved do parts[#parts + 1] = record_id(moved[k][1]) .. '@' .. fmt(moved[k][2]) end
+  for k = 1, #moved do
+    local m = moved[k]
+    parts[#parts + 1] = fmt(m[1]) .. '.' .. fmt(m[2]) .. '@' .. fmt(m[3])
+  end
   redis.call('PUBLISH', channel, table.concat(parts, ' '))
-end
-
--- The key outlives the furthest reservation plus one window, so no waiter ever loses its state. The expiry is
--- pushed half a window (at most 5 s) further than needed so that it is renewed now and then, not on every call. Call it
--- before save(): the expiry it sets is part of the header.
-local function touch(st, now, W)
-  local needed = math.max(st.lasthold, st.paused, now) + W + 1000
-  if st.expiry < needed then
-    st.expiry = needed + math.min(W / 2, 5000)
-    redis.call('PEXPIREAT', KEY, st.expiry)
-  end
-end
-
-local function shrink_if_sparse(st)
-  local live = st.tail - st.head
-  if st.cap > MINCAP and live * 8 < st.cap then
-    local newcap = MINCAP
-    while newcap < live * 2 do newcap = newcap * 2 end
-    resize(st, newcap)
-  end
-end
-
--- Locates a caller's record from "seq" and "token"; returns rec or a status string.
-local function find(st, seq, token)
-  if not st.exists or seq < st.head then return nil, 'expired' end
-  if seq >= st.tail or seq < 0 then return nil, 'unknown' end
-  local r = rec_get(st, seq)
-  if r.token ~= token then return nil, 'unknown' end
-  return r, nil
-end
-
--- Moves a live record's cost to newcost, keeping every running sum in step.
-local function set_cost(st, r, newcost)
-  local delta = { newcost[1] - r.cost[1], newcost[2] - r.cost[2], newcost[3] - r.cost[3], newcost[4] - r.cost[4] }
-  if r.seq < st.frontier then add(st.U, delta, 1) else add(st.Q, delta, 1) end
-  if r.seq >= st.cursor then add(st.WS, delta, 1) end
-  r.cost = newcost
-  rec_set(st, r)
-  return delta
 end

@@ -12,31 +12,28 @@ Returns {paused until ms, store now ms, moved}
 ]]
 --@include lib.lua
 
-local W = tonumber(ARGV[2])
+W = tonumber(ARGV[2])
 local now = store_now()
-local st = load()
-advance(st, now, W)
-
+load()
+advance(now)
 local untilms = now + tonumber(ARGV[1])
-if untilms <= st.paused then return { st.paused, now, 0 } end
-st.paused = untilms
-
+if untilms <= h[PAUSED] then return { h[PAUSED], now, 0 } end
+if not exists then resize(MINCAP) end
+h[PAUSED] = untilms
 local moved = {}
-local s = st.frontier
-while s < st.tail do
-  local r = rec_get(st, s)
-  if r.hold >= untilms then break end
-  r.hold = untilms
-  rec_set(st, r)
-  moved[#moved + 1] = { r, untilms }
+local s = h[FRONTIER]
+while s < h[TAIL] do
+  local tok, slot, hold, i, o, c, r = rec(s)
+  if hold >= untilms then break end
+  rec_put(s, tok, slot, untilms, i, o, c, r)
+  moved[#moved + 1] = { s, tok, untilms }
   s = s + 1
 end
 if #moved > 0 then
-  if untilms > st.lasthold then st.lasthold = untilms end
-  st.headexp, st.backexp = 0, BIG
+  if untilms > h[LASTHOLD] then h[LASTHOLD] = untilms end
+  h[HEADEXP], h[BACKEXP] = 0, BIG
 end
-if not st.exists then resize(st, MINCAP) end
-touch(st, now, W)
-save(st)
+touch(now)
+save()
 publish_moves(ARGV[3], now, moved)
 return { untilms, now, #moved }

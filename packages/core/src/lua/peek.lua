@@ -11,10 +11,11 @@ Returns {status, start ms (the record's hold), store now ms}   status 1 found | 
 --@include lib.lua
 
 local seq, token = tonumber(ARGV[1]), tonumber(ARGV[2])
+W = tonumber(ARGV[3])
 local now = store_now()
-local st = load()
-advance(st, now, tonumber(ARGV[3]))
-local r, why = find(st, seq, token)
-if not r then return { why == 'expired' and 3 or 4, 0, now } end
-if r.cost[4] == 0 then return { 5, r.hold, now } end
-return { 1, r.hold, now }
+load()
+advance(now)
+local found, _, hold, _, _, _, r = find(seq, token)
+if found ~= 0 then return { found, 0, now } end
+if r == 0 then return { 5, hold, now } end
+return { 1, hold, now }

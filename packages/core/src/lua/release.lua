@@ -13,20 +13,18 @@ Returns {status, moved}   status 1 released | 3 expired | 4 unknown id | 5 relea
 --@include lib.lua
 
 local seq, token = tonumber(ARGV[1]), tonumber(ARGV[2])
-local W = tonumber(ARGV[7])
-local limits = { tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]) }
+L1, L2, L3, L4 = limit(ARGV[3]), limit(ARGV[4]), limit(ARGV[5]), limit(ARGV[6])
+W = tonumber(ARGV[7])
 
 local now = store_now()
-local st = load()
-advance(st, now, W)
-
-local r, why = find(st, seq, token)
-if not r then return { why == 'expired' and 3 or 4, 0 } end
-if r.cost[4] == 0 then return { 5, 0 } end
-
-set_cost(st, r, { 0, 0, 0, 0 })
-local moved = reslot(st, now, W, limits, tonumber(ARGV[9]))
-touch(st, now, W)
-save(st)
+load()
+advance(now)
+local found, slot, hold, i0, o0, c0, r0 = find(seq, token)
+if found ~= 0 then return { found, 0 } end
+if r0 == 0 then return { 5, 0 } end
+set_cost(seq, token, slot, hold, c0, i0, o0, r0, 0, 0, 0, 0)
+local moved = reslot(now, tonumber(ARGV[9]))
+touch(now)
+save()
 publish_moves(ARGV[8], now, moved)
 return { 1, #moved }

@@ -9,11 +9,11 @@ Returns {store now, paused until (0 = none), waiting, U combined, U input, U out
 ]]
 --@include lib.lua
 
-local W = tonumber(ARGV[1])
+W = tonumber(ARGV[1])
 local now = store_now()
-local st = load()
-advance(st, now, W)
-local paused = st.paused
+load()
+advance(now)
+local paused = h[PAUSED]
 if paused <= now then paused = 0 end
-return { now, paused, st.tail - st.frontier, st.U[1], st.U[2], st.U[3], st.U[4],
-         st.Q[1], st.Q[2], st.Q[3], st.Q[4], st.tail - st.head, st.cap }
+return { now, paused, h[TAIL] - h[FRONTIER], h[U + 1], h[U + 2], h[U + 3], h[U + 4],
+         h[Q + 1], h[Q + 2], h[Q + 3], h[Q + 4], h[TAIL] - h[HEAD], h[CAP] }

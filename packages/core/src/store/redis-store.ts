@@ -49,6 +49,18 @@ export const STATE_LAYOUT = Object.freeze({ headerBytes: 192, recordBytes: 31, i
 export const RETRY_SCAN = 20_000;
 
 /**
+ * Most acquires one script call carries. The script spends a few µs per request, so this bounds how long one call
+ * holds Redis (well under a millisecond) while still amortising the call's fixed cost over a burst.
+ */
+export const MAX_BATCH = 64;
+
+interface PendingAcquire {
+  readonly args: StoreAcquireArgs;
+  readonly resolve: (reply: StoreAcquireReply) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
  * The Redis store: each operation is exactly one EVALSHA of one script on one key. Only NOSCRIPT triggers a second
  * call (EVAL, which also caches the script); every other error goes back to the caller, which decides on retries.
  */
@@ -56,6 +68,8 @@ export class RedisStore implements Store {
   readonly kind = "redis";
   readonly #redis: RedisAdapter;
   readonly #owned: (() => Promise<void>) | undefined;
+  /** Acquires waiting for this tick's script call, per limiter. */
+  readonly #batches = new Map<LimiterSpec, PendingAcquire[]>();
 
   /** @param close what to close on `close()`: only what the limiter created. */
   constructor(redis: RedisAdapter, close?: () => Promise<void>) {
@@ -90,35 +104,54 @@ export class RedisStore implements Store {
     return error;
   }
 
-  async acquire(spec: LimiterSpec, a: StoreAcquireArgs): Promise<StoreAcquireReply> {
-    const r = nums(
-      await this.#run(SCRIPTS.acquire, spec.key, [
-        a.token,
-        a.input,
-        a.output,
-        a.combined,
-        ...spec.limits,
-        spec.windowMs,
-        a.maxWaitMs,
-        a.maxQueue,
-        a.retry ? 1 : 0,
-        RETRY_SCAN,
-      ]),
-      6,
-      "acquire",
-    );
-    const [status, seq, slot, now, queuePosition, waiting] = r as [number, number, number, number, number, number];
-    switch (status) {
-      case 1:
-      case 2:
-        return { kind: status === 1 ? "reserved" : "duplicate", seq, slot, now, queuePosition, waiting };
-      case 3:
-        return { kind: "timeout", slot, now, waiting };
-      case 4:
-        return { kind: "queue-full", slot, now, waiting };
-      default:
-        throw new StoreError("acquire", `unknown status ${status}`);
+  /**
+   * Acquires made in the same tick for the same limiter travel in one script call (at most MAX_BATCH). The script
+   * places them in call order exactly as separate calls would, so batching changes no result; it only saves round
+   * trips and the per-call cost of the script when many requests start together (a burst, a hot key).
+   */
+  acquire(spec: LimiterSpec, a: StoreAcquireArgs): Promise<StoreAcquireReply> {
+    return new Promise((resolve, reject) => {
+      let batch = this.#batches.get(spec);
+      if (!batch) {
+        const fresh: PendingAcquire[] = [];
+        batch = fresh;
+        this.#batches.set(spec, fresh);
+        // nextTick runs once every promise continuation queued so far has run: the acquires their callers make
+        // in reaction to the same event all join this batch, and a lone acquire waits for nothing.
+        process.nextTick(() => this.#flush(spec, fresh));
+      }
+      batch.push({ args: a, resolve, reject });
+      if (batch.length >= MAX_BATCH) this.#flush(spec, batch);
+    });
+  }
+
+  #flush(spec: LimiterSpec, batch: PendingAcquire[]): void {
+    if (this.#batches.get(spec) !== batch) return; // already sent (it filled up)
+    this.#batches.delete(spec);
+    const args: (string | number)[] = [...spec.limits, spec.windowMs, RETRY_SCAN];
+    for (const { args: a } of batch) {
+      args.push(a.token, a.input, a.output, a.combined, a.maxWaitMs, a.maxQueue, a.retry ? 1 : 0);
     }
+    this.#run(SCRIPTS.acquire, spec.key, args).then(
+      (reply) => {
+        let replies: ReturnType<typeof parseAcquireReply>;
+        try {
+          replies = parseAcquireReply(reply, batch.length);
+        } catch (error) {
+          for (const p of batch) p.reject(error);
+          return;
+        }
+        batch.forEach((p, k) => {
+          const r = replies[k]!;
+          if (r.kind === "too-large")
+            p.reject(new StoreError("acquire", "LLMRL_TOO_LARGE request exceeds a limit on its own"));
+          else p.resolve(r);
+        });
+      },
+      (error: unknown) => {
+        for (const p of batch) p.reject(error);
+      },
+    );
   }
 
   async adjust(spec: LimiterSpec, seq: number, token: number, input: number, output: number) {
@@ -209,6 +242,39 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     await this.#owned?.();
   }
+}
+
+/** Splits the acquire script's reply: store now, then five numbers per request (see acquire.lua). */
+function parseAcquireReply(reply: unknown[], count: number): Array<StoreAcquireReply | { kind: "too-large" }> {
+  const r = nums(reply, 1 + 5 * count, "acquire");
+  const now = r[0]!;
+  const out: Array<StoreAcquireReply | { kind: "too-large" }> = [];
+  for (let k = 0; k < count; k++) {
+    const base = 1 + 5 * k;
+    const status = r[base]!;
+    const seq = r[base + 1]!;
+    const slot = r[base + 2]!;
+    const queuePosition = r[base + 3]!;
+    const waiting = r[base + 4]!;
+    switch (status) {
+      case 1:
+      case 2:
+        out.push({ kind: status === 1 ? "reserved" : "duplicate", seq, slot, now, queuePosition, waiting });
+        break;
+      case 3:
+        out.push({ kind: "timeout", slot, now, waiting });
+        break;
+      case 4:
+        out.push({ kind: "queue-full", slot, now, waiting });
+        break;
+      case 5:
+        out.push({ kind: "too-large" });
+        break;
+      default:
+        throw new StoreError("acquire", `unknown status ${status}`);
+    }
+  }
+  return out;
 }
 
 function nums(reply: unknown[], length: number, operation: string): number[] {
