@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import {
   InvalidArgumentError,
@@ -29,7 +28,7 @@ import { RedisConnectionManager } from "./redis/connection-manager.js";
 import { backoffDelay, isInfrastructureError, isRetryable, sleep, withTimeout } from "./retry.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { RedisStore } from "./store/redis-store.js";
-import { formatRecordId, type LimiterSpec, parseRecordId, type Quad, type Store } from "./store/store.js";
+import { formatRecordId, type LimiterSpec, newToken, parseRecordId, type Quad, type Store } from "./store/store.js";
 import {
   type ValidatedOptions,
   validateAcquire,
@@ -84,6 +83,8 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   readonly #waiters: Waiters;
   readonly #aborts = new Map<string, () => void>();
   #subscription: Promise<(() => Promise<void>) | undefined> | undefined;
+  /** The subscription is open: acquires go straight to the store instead of awaiting it again. */
+  #subscribed = false;
   #breakerUntil = 0;
   /** The embedded fallback of policy "local", made on first use. */
   #local: RateLimiter | undefined;
@@ -169,8 +170,9 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
 
     // Be listening before the store can move this request, so no notice is missed (the store stays correct even
     // if one is: a waiter that starts at its old slot is still counted).
-    await this.#subscribe();
-    const token = randomBytes(6).readUIntBE(0, 6);
+    const subscribing = this.#subscribe();
+    if (subscribing) await subscribing;
+    const token = newToken();
     const outcome = await this.#call("acquire", (attempt) =>
       this.#store.acquire(this.#spec, {
         token,
@@ -182,7 +184,6 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
         retry: attempt > 0,
       }),
     );
-    const base = { inputTokens: input, outputTokens: output, combinedTokens: combined };
     if (!outcome.ok) {
       this.#degrade("acquire", outcome);
       if (this.#options.onRedisError === "local") return this.#acquireLocally(input, output, request);
@@ -192,7 +193,9 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
         waitMs: 0,
         queuePosition: 0,
         degraded: true,
-        ...base,
+        inputTokens: input,
+        outputTokens: output,
+        combinedTokens: combined,
       };
       this.emit("acquire", { model: this.model, result });
       return result;
@@ -226,7 +229,9 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       waitMs,
       queuePosition: reply.queuePosition,
       degraded: false,
-      ...base,
+      inputTokens: input,
+      outputTokens: output,
+      combinedTokens: combined,
     };
     this.emit("acquire", { model: this.model, result });
     return result;
@@ -357,10 +362,11 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   }
 
   #assertFits(cost: Quad): void {
-    DIMENSIONS.forEach((name, d) => {
-      const limit = this.#spec.limits[d]!;
-      if (limit > 0 && cost[d]! > limit) throw new RequestTooLargeError(name, limit, cost[d]!);
-    });
+    const limits = this.#spec.limits;
+    for (let d = 0; d < 4; d++) {
+      const limit = limits[d]!;
+      if (limit > 0 && cost[d]! > limit) throw new RequestTooLargeError(DIMENSIONS[d]!, limit, cost[d]!);
+    }
   }
 
   async #sleepUntilSlot(recordId: string, slot: number, delayMs: number, signal?: AbortSignal): Promise<number> {
@@ -421,18 +427,24 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
    * One subscription per limiter, opened by the first acquire. Bounded by the command timeout: a subscriber that
    * cannot connect must not hold up admissions (the next acquire tries again).
    */
-  #subscribe(): Promise<(() => Promise<void>) | undefined> {
-    if (!this.#subscription && Date.now() < this.#subscribeRetryAt) return Promise.resolve(undefined);
+  #subscribe(): Promise<unknown> | undefined {
+    if (this.#subscribed || (!this.#subscription && Date.now() < this.#subscribeRetryAt)) return undefined;
     this.#subscription ??= withTimeout(
       this.#store.subscribe(this.#spec, (notice) => this.#waiters.apply(notice)),
       this.#options.commandTimeoutMs,
-    ).catch((error) => {
-      // Without notices waiters still start at their original slots: later than possible, never too early.
-      this.#subscription = undefined;
-      this.#subscribeRetryAt = Date.now() + Math.max(this.#options.breakerCooldownMs, 1000);
-      this.emit("degraded", { model: this.model, operation: "subscribe", error, policy: this.#options.onRedisError });
-      return undefined;
-    });
+    ).then(
+      (unsubscribe) => {
+        this.#subscribed = true;
+        return unsubscribe;
+      },
+      (error: unknown) => {
+        // Without notices waiters still start at their original slots: later than possible, never too early.
+        this.#subscription = undefined;
+        this.#subscribeRetryAt = Date.now() + Math.max(this.#options.breakerCooldownMs, 1000);
+        this.emit("degraded", { model: this.model, operation: "subscribe", error, policy: this.#options.onRedisError });
+        return undefined;
+      },
+    );
     return this.#subscription;
   }
 
@@ -463,7 +475,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
    * is spent on an infrastructure failure; anything else (a script error, a foreign key) is thrown as StoreError.
    */
   async #call<T>(operation: string, run: (attempt: number) => Promise<T>): Promise<Outcome<T>> {
-    const retries = Date.now() < this.#breakerUntil ? 0 : this.#retry.maxRetries;
+    const retries = this.#breakerUntil > 0 && Date.now() < this.#breakerUntil ? 0 : this.#retry.maxRetries;
     let lastError: unknown;
     let attempts = 0;
     for (let attempt = 0; attempt <= retries; attempt++) {

@@ -189,10 +189,11 @@ export interface ValidatedRequest {
   output: number;
 }
 
+const ACQUIRE_FIELDS = new Set(["inputTokens", "outputTokens", "tokens", "signal", "maxWaitMs"]);
+
 export function validateAcquire(request: AcquireRequest): ValidatedRequest {
   if (typeof request !== "object" || request === null) fail("acquire.request", "an object", request);
-  const known = new Set(["inputTokens", "outputTokens", "tokens", "signal", "maxWaitMs"]);
-  for (const key of Object.keys(request)) if (!known.has(key)) fail(`acquire.${key}`, "no such field", key);
+  for (const key of Object.keys(request)) if (!ACQUIRE_FIELDS.has(key)) fail(`acquire.${key}`, "no such field", key);
   const { inputTokens, outputTokens, tokens } = request;
   if (tokens !== undefined && inputTokens !== undefined) {
     fail("acquire.tokens", "either tokens or inputTokens, not both", tokens);

@@ -1,3 +1,5 @@
+import { randomFillSync } from "node:crypto";
+
 /**
  * The contract both stores implement (Redis: one Lua script per method; memory: the same algorithm in TypeScript).
  * The conformance suite in test/conformance runs unchanged against each.
@@ -87,15 +89,48 @@ export interface Store {
   close(): Promise<void>;
 }
 
+const TOKEN_BYTES = 6;
+/** 1024 tokens per refill: one CSPRNG call costs as much as reading thousands of tokens from the pool. */
+const tokenPool = Buffer.allocUnsafe(TOKEN_BYTES * 1024);
+let tokenOffset = tokenPool.length;
+
+/**
+ * A fresh 48-bit token from the CSPRNG, as random as `randomBytes(6)` but without its per-call cost (~3 µs, the
+ * largest part of an acquire's CPU): the bytes are drawn in blocks and each is used once.
+ */
+export function newToken(): number {
+  if (tokenOffset === tokenPool.length) {
+    randomFillSync(tokenPool);
+    tokenOffset = 0;
+  }
+  const token = tokenPool.readUIntBE(tokenOffset, TOKEN_BYTES);
+  tokenOffset += TOKEN_BYTES;
+  return token;
+}
+
 export function formatRecordId(seq: number, token: number): string {
   return `${seq}.${token}`;
 }
 
-/** Parses ids made by formatRecordId; null for anything else. */
+/** Parses ids made by formatRecordId (`^(\d{1,15})\.(\d{1,15})$`); null for anything else. */
 export function parseRecordId(recordId: string): { seq: number; token: number } | null {
-  const match = /^(\d{1,15})\.(\d{1,15})$/.exec(recordId);
-  if (!match) return null;
-  return { seq: Number(match[1]), token: Number(match[2]) };
+  // A digit loop instead of the regex and two Number() calls: adjust and release parse an id each (~160 → ~55 ns per id).
+  const dot = recordId.indexOf(".");
+  const length = recordId.length;
+  if (dot < 1 || dot > 15 || length - dot < 2 || length - dot > 16) return null;
+  let seq = 0;
+  for (let i = 0; i < dot; i++) {
+    const digit = recordId.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return null;
+    seq = seq * 10 + digit;
+  }
+  let token = 0;
+  for (let i = dot + 1; i < length; i++) {
+    const digit = recordId.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return null;
+    token = token * 10 + digit;
+  }
+  return { seq, token };
 }
 
 /** Wire form of a move notice, shared by both stores: "m <now> <seq.token>@<slot> …". */
