@@ -493,7 +493,7 @@ export function overheadMarkdown(r: OverheadResult): string {
         "uncontended p50 / p99",
         "hot key acquires/s",
         "calls/acquire immediate",
-        "calls/acquire waiting",
+        "calls/acquire waiting (10 started together)",
         "bytes/reservation",
       ],
       r.rows.map((row) => [
@@ -534,7 +534,7 @@ export function overheadMarkdown(r: OverheadResult): string {
   lines.push("### Commands per acquire, by command", "");
   lines.push(
     mdTable(
-      ["limiter", "immediate (100 acquires)", "waiting (10 acquires)"],
+      ["limiter", "immediate (100 acquires)", "waiting (10 acquires started together)"],
       r.rows.map((row) => [
         name(row),
         show(row.callsImmediate, (v) => byCommand(v.byCommand)),

@@ -59,7 +59,7 @@ export function summaryTable(r: BenchResults): string {
       "uncontended p50",
       `hot key acquires/s (${r.overhead.inflight} in flight)`,
       "calls/acquire",
-      "calls/waiting acquire",
+      "calls/waiting acquire (10 started together)",
       "Redis B/reservation",
       "cost 100k ÷ 100",
     ],
