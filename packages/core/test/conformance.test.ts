@@ -20,6 +20,7 @@ import {
   seqOf,
   windowViolations,
 } from "../../../test/harness/limiters.js";
+import { checkAdjust, checkRelease } from "../../../test/harness/semantics.js";
 
 const kinds: StoreKind[] = ["memory", "redis"];
 
@@ -137,39 +138,11 @@ describe.each(kinds)("conformance on the %s store", (kind) => {
     await expect(limiter.acquire({ tokens: 1, signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
   });
 
-  it("6: adjust sets absolute usage in every limit, is idempotent, refunds combined (D3)", async () => {
-    const limiter = f.make({ tpm: 10_000, inputTpm: 8000, outputTpm: 6000, windowSeconds: 60, burndownRate: 1 });
-    const r = await limiter.acquire({ inputTokens: 1000, outputTokens: 5000 });
-    let s = await limiter.status();
-    expect([s.tokensUsed, s.inputTokensUsed, s.outputTokensUsed]).toEqual([6000, 1000, 5000]);
-    expect((await limiter.adjust(r.recordId, { actualOutput: 0 })).status).toBe("adjusted");
-    expect((await limiter.adjust(r.recordId, { actualOutput: 0 })).status).toBe("unchanged");
-    s = await limiter.status();
-    expect([s.tokensUsed, s.inputTokensUsed, s.outputTokensUsed]).toEqual([1000, 1000, 0]);
-    // the refund is usable at once: 5,000 more output fits now
-    const next = await limiter.acquire({ inputTokens: 4000, outputTokens: 5000 });
-    expect(next.waitMs).toBe(0);
-    // top-up above the estimate counts too
-    await limiter.adjust(r.recordId, { actualInput: 1500, actualOutput: 200 });
-    s = await limiter.status();
-    expect([s.tokensUsed, s.inputTokensUsed, s.outputTokensUsed]).toEqual([10_700, 5500, 5200]);
-  });
+  it("6: adjust sets absolute usage in every limit, is idempotent, refunds combined (D3)", () =>
+    checkAdjust((o) => f.make(o)));
 
-  it("6: release frees everything once; unknown and expired ids are reported, not ignored", async () => {
-    const limiter = f.make({ tpm: 1000, rpm: 5, windowSeconds: 0.3 });
-    const r = await limiter.acquire({ tokens: 400 });
-    expect((await limiter.release(r.recordId)).status).toBe("released");
-    expect((await limiter.release(r.recordId)).status).toBe("already-released");
-    expect((await limiter.adjust(r.recordId, { actualInput: 5 })).status).toBe("released");
-    const s = await limiter.status();
-    expect([s.tokensUsed, s.requestsUsed]).toEqual([0, 0]);
-    expect((await limiter.adjust("999999.123", { actualInput: 1 })).status).toBe("unknown");
-    expect((await limiter.release("not-an-id")).status).toBe("unknown");
-    const old = await limiter.acquire({ tokens: 10 });
-    await new Promise((resolve) => setTimeout(resolve, 350));
-    await limiter.acquire({ tokens: 10 });
-    expect((await limiter.adjust(old.recordId, { actualInput: 1 })).status).toBe("expired");
-  });
+  it("6: release frees everything once; unknown and expired ids are reported, not ignored", () =>
+    checkRelease((o) => f.make(o)));
 
   it("6: a limiter with a different burndown still settles every limit consistently", async () => {
     const limiter = f.make({ tpm: 100_000, burndownRate: 5 });
