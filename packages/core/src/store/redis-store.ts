@@ -61,8 +61,9 @@ interface PendingAcquire {
 }
 
 /**
- * The Redis store: each operation is exactly one EVALSHA of one script on one key. Only NOSCRIPT triggers a second
- * call (EVAL, which also caches the script); every other error goes back to the caller, which decides on retries.
+ * The Redis store: each operation is one EVALSHA of one script on one key (acquires started in the same tick share
+ * one). Only NOSCRIPT triggers a second call (EVAL, which also caches the script); every other error goes back to the
+ * caller, which decides on retries.
  */
 export class RedisStore implements Store {
   readonly kind = "redis";
